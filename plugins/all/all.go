@@ -1,0 +1,8 @@
+// Package all registers every built-in plugin; cmd/agent imports it for its
+// side effects. A custom build lists its own plugins here instead.
+package all
+
+import (
+	_ "github.com/rowflux/rowflux/plugins/inputs/generate"
+	_ "github.com/rowflux/rowflux/plugins/outputs/stdout"
+)
