@@ -31,9 +31,9 @@ func (b *barrier) ack() {
 // coordinator triggers barriers, waits for every output to acknowledge them,
 // commits the checkpoint and tells the inputs it is durable.
 type coordinator struct {
-	p      *Pipeline
-	nextID uint64
-	last   atomic.Int64 // unix nanos of the last durable checkpoint (or start)
+	p          *Pipeline
+	nextID     uint64
+	last       atomic.Int64 // unix nanos of the last durable checkpoint (or start)
 	lastMicros atomic.Int64 // duration of the last checkpoint
 
 	total, failures *sdk.Counter

@@ -162,7 +162,7 @@ func (h *holdProc) Finish(context.Context) (sdk.Batch, error) { return h.held, n
 type tickProc struct{ ticks int64 }
 
 func (t *tickProc) Process(_ context.Context, b sdk.Batch) (sdk.Batch, error) { return b, nil }
-func (t *tickProc) TickInterval() time.Duration                              { return 5 * time.Millisecond }
+func (t *tickProc) TickInterval() time.Duration                               { return 5 * time.Millisecond }
 func (t *tickProc) Tick(context.Context, time.Time) (sdk.Batch, error) {
 	t.ticks++
 	return sdk.Batch{{Name: "tick", Fields: []sdk.Field{{Key: "seq", Value: t.ticks}}}}, nil

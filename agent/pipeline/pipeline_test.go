@@ -58,9 +58,9 @@ func TestDeliversEveryEventToEveryOutputInOrder(t *testing.T) {
 	a, b := newRecOutput(), newRecOutput()
 	in := &seqInput{name: "s", batch: 37, total: 10_000}
 	err := run(t, context.Background(), Options{
-		Inputs:     []Input{{ID: "inputs.seq", Plugin: in}},
-		Processors: []Processor{{ID: "processors.noop", Plugin: noopProc{}}, {ID: "processors.sum", Plugin: &sumProc{}}},
-		Outputs:    []Output{out("outputs.a", a), out("outputs.b", b)},
+		Inputs:             []Input{{ID: "inputs.seq", Plugin: in}},
+		Processors:         []Processor{{ID: "processors.noop", Plugin: noopProc{}}, {ID: "processors.sum", Plugin: &sumProc{}}},
+		Outputs:            []Output{out("outputs.a", a), out("outputs.b", b)},
 		CheckpointInterval: 5 * time.Millisecond,
 	})
 	if err != nil {
@@ -319,7 +319,7 @@ func TestOutputErrorsAreRetriedUntilAccepted(t *testing.T) {
 	rec.failFirst = 4
 	reg := selfmetrics.NewRegistry()
 	err := run(t, context.Background(), Options{
-		Inputs: []Input{{ID: "inputs.seq", Plugin: &seqInput{name: "s", batch: 10, total: 300}}},
+		Inputs:  []Input{{ID: "inputs.seq", Plugin: &seqInput{name: "s", batch: 10, total: 300}}},
 		Outputs: []Output{out("outputs.rec", rec)}, Metrics: reg,
 	})
 	if err != nil {

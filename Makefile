@@ -1,0 +1,45 @@
+# rowflux — build, test and run the agent.
+GO    ?= go
+BIN   := bin/agent
+PKGS  := ./...
+
+.PHONY: all build test bench lint run configs fuzz clean
+
+all: lint test build
+
+## build: compile the agent to bin/agent
+build:
+	$(GO) build -o $(BIN) ./cmd/agent
+
+## test: the whole suite, with the race detector
+test:
+	$(GO) test -race -count=1 $(PKGS)
+
+## bench: every Go benchmark, on one core (the targets are per core)
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 $(PKGS)
+
+## lint: gofmt and go vet
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed on:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+## run: the quickstart pipeline (Ctrl-C stops it cleanly)
+run: build
+	./$(BIN) --config examples/quickstart/pipeline.toml
+
+## configs: regenerate configs/ from the plugins' embedded sample.conf files
+configs: build
+	./$(BIN) config agent > configs/agent.conf
+	@for p in $$(./$(BIN) plugins | awk '/^[a-z]+:$$/{k=$$1; sub(":","",k); next} {print k"."$$1}'); do \
+		./$(BIN) config $$p > configs/$$p.conf; done
+
+## fuzz: run each fuzz target briefly
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./agent/config/
+	$(GO) test -run '^$$' -fuzz FuzzInfluxEncode -fuzztime 30s ./sdk/encoding/
+	$(GO) test -run '^$$' -fuzz FuzzJSONEncode -fuzztime 30s ./sdk/encoding/
+
+clean:
+	rm -rf bin

@@ -1,0 +1,160 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"runtime/debug"
+	"strings"
+
+	"github.com/rowflux/rowflux/agent/selfmetrics"
+	"github.com/rowflux/rowflux/sdk"
+)
+
+// Version is set at build time with -ldflags "-X github.com/rowflux/rowflux/agent.Version=…".
+var Version = ""
+
+// VersionString describes this build.
+func VersionString() string {
+	v := Version
+	if v == "" {
+		v = "devel"
+		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
+		}
+	}
+	return fmt.Sprintf("rowflux agent %s (%s %s/%s)", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+var kinds = []sdk.Kind{sdk.KindInput, sdk.KindProcessor, sdk.KindOutput}
+
+// ListPlugins writes every built-in plugin with its description.
+func ListPlugins(w io.Writer) {
+	for _, k := range kinds {
+		fmt.Fprintf(w, "%s:\n", k)
+		for _, p := range sdk.Plugins(k) {
+			fmt.Fprintf(w, "  %-12s %s\n", p.Name, p.Description)
+		}
+	}
+}
+
+// PrintConfig writes sample configuration: the [agent] section and every
+// plugin when names is empty, else the named plugins ("generate" or
+// "inputs.generate").
+func PrintConfig(w io.Writer, names []string) error {
+	if len(names) == 0 {
+		io.WriteString(w, agentSampleConfig)
+		for _, k := range kinds {
+			for _, p := range sdk.Plugins(k) {
+				fmt.Fprintf(w, "\n%s", p.SampleConfig)
+			}
+		}
+		return nil
+	}
+	for i, name := range names {
+		found := false
+		for _, k := range kinds {
+			for _, p := range sdk.Plugins(k) {
+				if name == p.Name || name == string(k)+"."+p.Name {
+					if i > 0 || found {
+						io.WriteString(w, "\n")
+					}
+					io.WriteString(w, p.SampleConfig)
+					found = true
+				}
+			}
+		}
+		if name == "agent" {
+			io.WriteString(w, agentSampleConfig)
+			found = true
+		}
+		if !found {
+			var all []string
+			for _, k := range kinds {
+				for _, p := range sdk.Plugins(k) {
+					all = append(all, string(k)+"."+p.Name)
+				}
+			}
+			return &ConfigError{fmt.Errorf("unknown plugin %q (known: agent, %s)", name, strings.Join(all, ", "))}
+		}
+	}
+	return nil
+}
+
+// ErrChecksFailed is returned by Doctor when a prerequisite is missing.
+var ErrChecksFailed = errors.New("some prerequisites are missing")
+
+// Manage runs setup, teardown or doctor on every input of the configuration
+// that manages objects on its source.
+func Manage(ctx context.Context, action string, opts Options) error {
+	red := newRedactor()
+	return red.Error(manage(ctx, action, opts, red))
+}
+
+func manage(ctx context.Context, action string, opts Options, red *redactor) error {
+	cfg, log, err := load(&opts, red)
+	if err != nil {
+		return err
+	}
+	reg := selfmetrics.NewRegistry()
+	opened := map[string]any{}
+	defer closeAll(log, opened)
+	managed, failed := 0, 0
+	for _, in := range cfg.Inputs {
+		if err := initPlugin(in.Plugin, env(log, reg, in.Instance, false), in.ID); err != nil {
+			return err
+		}
+		opened[in.ID] = in.Plugin
+		m, ok := in.Plugin.(sdk.SourceManager)
+		if !ok {
+			continue
+		}
+		managed++
+		switch action {
+		case "setup":
+			if err := m.Setup(ctx); err != nil {
+				return fmt.Errorf("%s: setup: %w", in.ID, err)
+			}
+			fmt.Fprintf(opts.Stdout, "%s: capture objects installed\n", in.ID)
+		case "teardown":
+			if err := m.Teardown(ctx); err != nil {
+				return fmt.Errorf("%s: teardown: %w", in.ID, err)
+			}
+			fmt.Fprintf(opts.Stdout, "%s: capture objects removed\n", in.ID)
+		case "doctor":
+			checks, err := m.Doctor(ctx)
+			if err != nil {
+				return fmt.Errorf("%s: doctor: %w", in.ID, err)
+			}
+			fmt.Fprintf(opts.Stdout, "%s:\n", in.ID)
+			for _, c := range checks {
+				state := "ok"
+				if !c.OK {
+					state = "MISSING"
+					failed++
+				}
+				fmt.Fprintf(opts.Stdout, "  [%s] %s", state, c.Name)
+				if c.Detail != "" {
+					fmt.Fprintf(opts.Stdout, ": %s", c.Detail)
+				}
+				io.WriteString(opts.Stdout, "\n")
+				if !c.OK && c.Fix != "" {
+					for _, line := range strings.Split(strings.TrimRight(c.Fix, "\n"), "\n") {
+						fmt.Fprintf(opts.Stdout, "      fix: %s\n", line)
+					}
+				}
+			}
+		default:
+			return &ConfigError{fmt.Errorf("unknown action %q", action)}
+		}
+	}
+	if managed == 0 {
+		fmt.Fprintf(opts.Stdout, "no input in %s manages objects on its source; nothing to %s\n", cfg.Path, action)
+	}
+	if failed > 0 {
+		return fmt.Errorf("%w: %d check(s) failed", ErrChecksFailed, failed)
+	}
+	return nil
+}
