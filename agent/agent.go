@@ -123,20 +123,42 @@ func env(log *slog.Logger, reg *selfmetrics.Registry, inst config.Instance, test
 	}
 }
 
-func initPlugin(p any, e sdk.Env, id string) error {
+// session is what Run and Manage share: the loaded configuration, the
+// logger, the metrics registry and the plugins initialised so far (closed
+// together at the end).
+type session struct {
+	cfg    *config.Config
+	log    *slog.Logger
+	reg    *selfmetrics.Registry
+	test   bool
+	opened []any
+}
+
+func newSession(opts *Options, red *redactor) (*session, error) {
+	cfg, log, err := load(opts, red)
+	if err != nil {
+		return nil, err
+	}
+	return &session{cfg: cfg, log: log, reg: selfmetrics.NewRegistry(), test: opts.Test}, nil
+}
+
+// init hands a plugin its Env and validates it; an Init error is a
+// configuration error naming the instance.
+func (s *session) init(p any, inst config.Instance) error {
 	if in, ok := p.(sdk.Initializer); ok {
-		if err := in.Init(e); err != nil {
-			return &ConfigError{fmt.Errorf("%s: %w", id, err)}
+		if err := in.Init(env(s.log, s.reg, inst, s.test)); err != nil {
+			return &ConfigError{fmt.Errorf("%s: %w", inst.ID, err)}
 		}
 	}
+	s.opened = append(s.opened, p)
 	return nil
 }
 
-func closeAll(log *slog.Logger, plugins map[string]any) {
-	for id, p := range plugins {
+func (s *session) close() {
+	for _, p := range s.opened {
 		if c, ok := p.(sdk.Closer); ok {
 			if err := c.Close(); err != nil {
-				log.Warn("close failed", "plugin", id, "error", err)
+				s.log.Warn("close failed", "plugin", fmt.Sprintf("%T", p), "error", err)
 			}
 		}
 	}
@@ -150,33 +172,30 @@ func Run(ctx context.Context, opts Options) error {
 }
 
 func run(ctx context.Context, opts Options, red *redactor) error {
-	cfg, log, err := load(&opts, red)
+	s, err := newSession(&opts, red)
 	if err != nil {
 		return err
 	}
-	reg := selfmetrics.NewRegistry()
-	opened := map[string]any{}
-	defer closeAll(log, opened)
+	defer s.close()
+	cfg, log := s.cfg, s.log
 
 	popts := pipeline.Options{
 		ChannelSize:        cfg.Agent.ChannelSize,
 		CheckpointInterval: time.Duration(cfg.Agent.CheckpointInterval),
 		ShutdownTimeout:    time.Duration(cfg.Agent.ShutdownTimeout),
 		Logger:             log,
-		Metrics:            reg,
+		Metrics:            s.reg,
 	}
 	for _, in := range cfg.Inputs {
-		if err := initPlugin(in.Plugin, env(log, reg, in.Instance, opts.Test), in.ID); err != nil {
+		if err := s.init(in.Plugin, in.Instance); err != nil {
 			return err
 		}
-		opened[in.ID] = in.Plugin
 		popts.Inputs = append(popts.Inputs, pipeline.Input{ID: in.ID, Plugin: in.Plugin})
 	}
 	for _, pr := range cfg.Processors {
-		if err := initPlugin(pr.Plugin, env(log, reg, pr.Instance, opts.Test), pr.ID); err != nil {
+		if err := s.init(pr.Plugin, pr.Instance); err != nil {
 			return err
 		}
-		opened[pr.ID] = pr.Plugin
 		popts.Processors = append(popts.Processors, pipeline.Processor{ID: pr.ID, Plugin: pr.Plugin})
 	}
 
@@ -194,10 +213,9 @@ func run(ctx context.Context, opts Options, red *redactor) error {
 		defer cancel()
 	} else {
 		for _, o := range cfg.Outputs {
-			if err := initPlugin(o.Plugin, env(log, reg, o.Instance, false), o.ID); err != nil {
+			if err := s.init(o.Plugin, o.Instance); err != nil {
 				return err
 			}
-			opened[o.ID] = o.Plugin
 			popts.Outputs = append(popts.Outputs, pipeline.Output{
 				ID: o.ID, Plugin: o.Plugin, BatchSize: o.BatchSize, FlushInterval: time.Duration(o.FlushInterval),
 				BufferLimit: o.BufferLimit, DropOldest: o.OnFull == "drop_oldest", RetryMaxInterval: time.Duration(o.RetryMaxInterval),
@@ -213,7 +231,7 @@ func run(ctx context.Context, opts Options, red *redactor) error {
 		return err
 	}
 	if cfg.Agent.HTTPListen != "" && !opts.Test {
-		stop, err := serveHTTP(cfg.Agent.HTTPListen, reg, log)
+		stop, err := serveHTTP(cfg.Agent.HTTPListen, s.reg, log)
 		if err != nil {
 			return err
 		}

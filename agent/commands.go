@@ -9,7 +9,6 @@ import (
 	"runtime/debug"
 	"strings"
 
-	"github.com/rowflux/rowflux/agent/selfmetrics"
 	"github.com/rowflux/rowflux/sdk"
 )
 
@@ -94,19 +93,16 @@ func Manage(ctx context.Context, action string, opts Options) error {
 }
 
 func manage(ctx context.Context, action string, opts Options, red *redactor) error {
-	cfg, log, err := load(&opts, red)
+	s, err := newSession(&opts, red)
 	if err != nil {
 		return err
 	}
-	reg := selfmetrics.NewRegistry()
-	opened := map[string]any{}
-	defer closeAll(log, opened)
+	defer s.close()
 	managed, failed := 0, 0
-	for _, in := range cfg.Inputs {
-		if err := initPlugin(in.Plugin, env(log, reg, in.Instance, false), in.ID); err != nil {
+	for _, in := range s.cfg.Inputs {
+		if err := s.init(in.Plugin, in.Instance); err != nil {
 			return err
 		}
-		opened[in.ID] = in.Plugin
 		m, ok := in.Plugin.(sdk.SourceManager)
 		if !ok {
 			continue
@@ -151,7 +147,7 @@ func manage(ctx context.Context, action string, opts Options, red *redactor) err
 		}
 	}
 	if managed == 0 {
-		fmt.Fprintf(opts.Stdout, "no input in %s manages objects on its source; nothing to %s\n", cfg.Path, action)
+		fmt.Fprintf(opts.Stdout, "no input in %s manages objects on its source; nothing to %s\n", s.cfg.Path, action)
 	}
 	if failed > 0 {
 		return fmt.Errorf("%w: %d check(s) failed", ErrChecksFailed, failed)
