@@ -18,8 +18,14 @@ type managedInput struct {
 
 var managedCalls []string
 
-func (m *managedInput) Setup(context.Context) error    { managedCalls = append(managedCalls, "setup"); return nil }
-func (m *managedInput) Teardown(context.Context) error { managedCalls = append(managedCalls, "teardown"); return nil }
+func (m *managedInput) Setup(context.Context) error {
+	managedCalls = append(managedCalls, "setup")
+	return nil
+}
+func (m *managedInput) Teardown(context.Context) error {
+	managedCalls = append(managedCalls, "teardown")
+	return nil
+}
 func (m *managedInput) Doctor(context.Context) ([]sdk.Check, error) {
 	return []sdk.Check{
 		{Name: "SELECT on shop.transactions", OK: true, Detail: "granted"},
