@@ -131,7 +131,12 @@ type session struct {
 	log    *slog.Logger
 	reg    *selfmetrics.Registry
 	test   bool
-	opened []any
+	opened []opened
+}
+
+type opened struct {
+	id     string
+	plugin any
 }
 
 func newSession(opts *Options, red *redactor) (*session, error) {
@@ -143,22 +148,23 @@ func newSession(opts *Options, red *redactor) (*session, error) {
 }
 
 // init hands a plugin its Env and validates it; an Init error is a
-// configuration error naming the instance.
+// configuration error naming the instance. The plugin is closed at the end
+// even when Init fails, since Init may have opened something first.
 func (s *session) init(p any, inst config.Instance) error {
+	s.opened = append(s.opened, opened{inst.ID, p})
 	if in, ok := p.(sdk.Initializer); ok {
 		if err := in.Init(env(s.log, s.reg, inst, s.test)); err != nil {
 			return &ConfigError{fmt.Errorf("%s: %w", inst.ID, err)}
 		}
 	}
-	s.opened = append(s.opened, p)
 	return nil
 }
 
 func (s *session) close() {
-	for _, p := range s.opened {
-		if c, ok := p.(sdk.Closer); ok {
+	for _, o := range s.opened {
+		if c, ok := o.plugin.(sdk.Closer); ok {
 			if err := c.Close(); err != nil {
-				s.log.Warn("close failed", "plugin", fmt.Sprintf("%T", p), "error", err)
+				s.log.Warn("close failed", "plugin", o.id, "error", err)
 			}
 		}
 	}

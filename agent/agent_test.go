@@ -63,7 +63,16 @@ func (s *sumProcessor) Restore(b []byte) error {
 var sinks = struct {
 	sync.Mutex
 	m map[string][]int64
+	n int
 }{m: map[string][]int64{}}
+
+// uniqueSink names a fresh sink, so that -count=N reruns start empty.
+func uniqueSink(prefix string) string {
+	sinks.Lock()
+	defer sinks.Unlock()
+	sinks.n++
+	return prefix + strconv.Itoa(sinks.n)
+}
 
 type memOutput struct {
 	Sink string `toml:"sink"`
@@ -111,16 +120,17 @@ func TestRestartResumesPositionsAndProcessorState(t *testing.T) {
 	dir := t.TempDir()
 	state := filepath.Join(dir, "state")
 	var logs bytes.Buffer
-	opts := Options{ConfigPath: writeConf(t, dir, pipelineConf(state, "resume", 10)), Stderr: &logs}
+	sink := uniqueSink("resume")
+	opts := Options{ConfigPath: writeConf(t, dir, pipelineConf(state, sink, 10)), Stderr: &logs}
 	if err := Run(context.Background(), opts); err != nil {
 		t.Fatal(err)
 	}
-	opts.ConfigPath = writeConf(t, dir, pipelineConf(state, "resume", 20))
+	opts.ConfigPath = writeConf(t, dir, pipelineConf(state, sink, 20))
 	if err := Run(context.Background(), opts); err != nil {
 		t.Fatal(err)
 	}
 	sinks.Lock()
-	got := sinks.m["resume"]
+	got := sinks.m[sink]
 	sinks.Unlock()
 	// Running sums of 1..20: the second run starts at 11 and continues the
 	// restored sum (55) instead of starting from zero.
@@ -168,7 +178,8 @@ func TestTestModeLeavesStateAlone(t *testing.T) {
 	dir := t.TempDir()
 	state := filepath.Join(dir, "state")
 	var out bytes.Buffer
-	err := Run(context.Background(), Options{ConfigPath: writeConf(t, dir, pipelineConf(state, "test", 5)), Test: true, Stdout: &out, Stderr: &bytes.Buffer{}})
+	sink := uniqueSink("test")
+	err := Run(context.Background(), Options{ConfigPath: writeConf(t, dir, pipelineConf(state, sink, 5)), Test: true, Stdout: &out, Stderr: &bytes.Buffer{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +191,7 @@ func TestTestModeLeavesStateAlone(t *testing.T) {
 	}
 	sinks.Lock()
 	defer sinks.Unlock()
-	if len(sinks.m["test"]) != 0 {
+	if len(sinks.m[sink]) != 0 {
 		t.Fatal("--test wrote to the configured output")
 	}
 }

@@ -38,6 +38,7 @@ func init() {
 }
 
 func TestManage(t *testing.T) {
+	managedCalls = nil
 	dir := t.TempDir()
 	managed := writeConf(t, dir, "[[inputs.agenttest_managed]]\n  missing = true\n[[outputs.agenttest_mem]]\n  sink = \"manage\"\n")
 	cases := []struct {

@@ -17,7 +17,8 @@ type Emitter interface {
 	// from once this batch (and all before it) are delivered. It blocks while
 	// the pipeline is full (backpressure) and returns an error only when the
 	// pipeline is shutting down; the input should then return from Run.
-	// The pipeline owns the batch after the call.
+	// The pipeline owns the batch and the position after the call: do not
+	// modify or reuse either (a checkpoint may store pos later).
 	Emit(ctx context.Context, batch Batch, pos Position) error
 }
 
@@ -67,7 +68,8 @@ type Initializer interface {
 }
 
 // Closer is implemented by plugins holding resources. Close is called once,
-// after the plugin's last use.
+// after the plugin's last use — also when Init failed, so Close must cope
+// with a partly initialised plugin.
 type Closer interface {
 	Close() error
 }

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -124,6 +125,9 @@ func (c *coordinator) checkpoint(final bool) {
 	if b.err != nil {
 		c.failures.Inc()
 		p.log.Error("checkpoint failed", "checkpoint", b.id, "error", b.err)
+		if final {
+			p.fail(fmt.Errorf("final checkpoint failed (the next start replays events since the last checkpoint): %w", b.err))
+		}
 		return
 	}
 	cp := &Checkpoint{ID: b.id, Final: final, Positions: b.positions, States: b.states}
@@ -131,6 +135,9 @@ func (c *coordinator) checkpoint(final bool) {
 		if err := p.opts.Commit(cp); err != nil {
 			c.failures.Inc()
 			p.log.Error("checkpoint not written; inputs keep their source resources until one succeeds", "checkpoint", b.id, "error", err)
+			if final {
+				p.fail(fmt.Errorf("final checkpoint not written (the next start replays events since the last checkpoint): %w", err))
+			}
 			return
 		}
 	}

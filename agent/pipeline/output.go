@@ -98,19 +98,28 @@ func (o *outputRunner) push(m message) bool {
 // dropOldest removes k events from the front of the buffer, leaving
 // barriers in place. Called with mu held.
 func (o *outputRunner) dropOldest(k int) {
-	left := k
-	for i := o.head; i < len(o.queue) && left > 0; i++ {
-		b := o.queue[i].batch
-		if len(b) == 0 {
-			continue
+	// Emptied batches are removed at once: the writer may be stuck retrying
+	// and not popping, and an emptied entry would still pin its batch.
+	left, w, i := k, o.head, o.head
+	for ; i < len(o.queue) && left > 0; i++ {
+		m := o.queue[i]
+		if d := min(left, len(m.batch)); d > 0 {
+			m.batch, left = m.batch[d:], left-d
 		}
-		d := min(left, len(b))
-		o.queue[i].batch = b[d:]
-		left -= d
+		if m.barrier != nil || len(m.batch) > 0 {
+			o.queue[w] = m
+			w++
+		}
 	}
-	o.n -= k - left
-	o.dropped.Add(int64(k - left))
-	o.droppedSinceLog += int64(k - left)
+	if w < i {
+		n := copy(o.queue[w:], o.queue[i:])
+		clear(o.queue[w+n:])
+		o.queue = o.queue[:w+n]
+	}
+	dropped := int64(k - left)
+	o.n -= int(dropped)
+	o.dropped.Add(dropped)
+	o.droppedSinceLog += dropped
 	if now := time.Now(); now.Sub(o.lastDropLog) >= 10*time.Second {
 		o.log.Warn("output buffer full, dropped oldest events (on_full = \"drop_oldest\")", "dropped", o.droppedSinceLog, "buffer_limit", o.cfg.BufferLimit)
 		o.lastDropLog, o.droppedSinceLog = now, 0

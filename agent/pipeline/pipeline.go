@@ -174,27 +174,32 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	defer stopInputs()
 	defer p.hardCancel(nil)
 
-	var outWG sync.WaitGroup
+	// Every stage goroutine is counted, so that Run returns only after the
+	// last call into any plugin (the caller closes plugins next).
+	var stages sync.WaitGroup
 	for _, o := range p.outs {
-		outWG.Add(1)
-		go func() { defer outWG.Done(); o.run() }()
+		stages.Go(o.run)
 	}
-	go p.fanOut()
+	stages.Go(p.fanOut)
 	for _, st := range p.procs {
-		go st.run()
+		stages.Go(st.run)
 	}
 
 	var inWG sync.WaitGroup
 	for _, in := range p.inputs {
-		inWG.Add(1)
-		go func() {
-			defer inWG.Done()
-			if err := in.run(inCtx); err != nil {
+		inWG.Go(func() {
+			err := in.run(inCtx)
+			switch {
+			case err == nil:
+			case p.hardCtx.Err() != nil:
+				// The pipeline was aborted; the input's error is a consequence.
+				p.log.Debug("input stopped by abort", "input", in.id, "error", err)
+			default:
 				p.log.Error("input failed; stopping the agent", "input", in.id, "error", err)
 				p.fail(fmt.Errorf("%s: %w", in.id, err))
 				stopInputs()
 			}
-		}()
+		})
 	}
 	inputsDone := make(chan struct{})
 	go func() { inWG.Wait(); close(inputsDone) }()
@@ -203,13 +208,15 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	go func() { defer close(ckptDone); p.ckpt.run(inputsDone) }()
 
 	drained := make(chan struct{})
-	go func() { outWG.Wait(); <-ckptDone; close(drained) }()
+	go func() { stages.Wait(); <-ckptDone; close(drained) }()
 
 	select {
 	case <-drained:
 	case <-p.hardCtx.Done():
 		<-drained
-	case <-ctx.Done():
+	case <-inCtx.Done():
+		// A signal, an input failure or an abort: the drain that follows is
+		// bounded, whatever state the outputs are in.
 		p.log.Info("stopping: inputs stopped, draining processors and outputs")
 		timer := time.NewTimer(p.opts.ShutdownTimeout)
 		defer timer.Stop()
@@ -222,8 +229,12 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			<-drained
 		}
 	}
-	// Inputs may still be inside Run after an abort; wait so that their
-	// Close happens after their last use.
-	<-inputsDone
+	// Inputs may still be inside Run after an abort; wait (boundedly) so
+	// that their Close happens after their last use.
+	select {
+	case <-inputsDone:
+	case <-time.After(p.opts.ShutdownTimeout):
+		p.fail(fmt.Errorf("an input did not return from Run within %s of being stopped", p.opts.ShutdownTimeout))
+	}
 	return p.failure()
 }
