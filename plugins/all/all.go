@@ -4,5 +4,6 @@ package all
 
 import (
 	_ "github.com/rowflux/rowflux/plugins/inputs/generate"
+	_ "github.com/rowflux/rowflux/plugins/inputs/sqlite"
 	_ "github.com/rowflux/rowflux/plugins/outputs/stdout"
 )

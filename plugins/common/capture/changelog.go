@@ -1,0 +1,135 @@
+package capture
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/rowflux/rowflux/sdk"
+)
+
+// drainLoop drains the changelog, then waits: for a source signal
+// (notify; a timeout is the safety poll) or poll_interval (trigger).
+func (e *Engine) drainLoop(ctx context.Context, out sdk.Emitter) error {
+	w, _ := e.src.(Waiter)
+	for {
+		if err := e.drain(ctx, out); err != nil {
+			return err
+		}
+		if e.strategy == Notify && w != nil {
+			if _, err := w.Wait(ctx, time.Duration(e.cfg.PollInterval)); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				return fmt.Errorf("wait for change notification: %w", err)
+			}
+			continue
+		}
+		if !sleep(ctx, time.Duration(e.cfg.PollInterval)) {
+			return ctx.Err()
+		}
+	}
+}
+
+// drain emits every changelog row not emitted yet, batch by batch.
+func (e *Engine) drain(ctx context.Context, out sdk.Emitter) error {
+	cl := e.src.(Changelog)
+	e.mu.Lock()
+	after := int64(0)
+	if e.seen == nil {
+		after = e.hw
+	}
+	e.mu.Unlock()
+	var b builder
+	for {
+		changes, err := cl.ReadChangelog(ctx, e.tables, after, e.cfg.BatchSize)
+		if err != nil {
+			return fmt.Errorf("read changelog: %w", err)
+		}
+		if len(changes) == 0 {
+			return nil
+		}
+		after = changes[len(changes)-1].Seq
+		batch := make(sdk.Batch, 0, len(changes))
+		seqs := make([]int64, 0, len(changes))
+		b.reset(changes[0].Table, len(changes))
+		e.mu.Lock()
+		for _, c := range changes {
+			if e.seen != nil {
+				if _, dup := e.seen[c.Seq]; dup {
+					continue
+				}
+			}
+			batch = append(batch, b.event(c.Table, c.Op, c.Values, c.Time))
+			seqs = append(seqs, c.Seq)
+		}
+		e.mu.Unlock()
+		if len(batch) > 0 {
+			if err := e.emitChanges(ctx, out, batch, seqs); err != nil {
+				return err
+			}
+		}
+		if len(changes) < e.cfg.BatchSize {
+			return nil
+		}
+	}
+}
+
+// emitChanges records a batch's sequence numbers, then emits it. Recording
+// first is safe: a checkpoint can only carry this batch number if Emit
+// succeeded, and if it fails the engine stops anyway.
+func (e *Engine) emitChanges(ctx context.Context, out sdk.Emitter, batch sdk.Batch, seqs []int64) error {
+	e.mu.Lock()
+	e.batchNo++
+	n := e.batchNo
+	e.inflight = append(e.inflight, emitted{batch: n, seqs: seqs})
+	if e.seen != nil {
+		for _, s := range seqs {
+			e.seen[s] = struct{}{}
+		}
+	}
+	e.hw = max(e.hw, seqs[len(seqs)-1])
+	e.mu.Unlock()
+	return emit(ctx, out, batch, position{Strategy: e.strategy, Batch: n}.encode())
+}
+
+// CheckpointDurable deletes the changelog rows of every batch the durable
+// checkpoint covers. A failed delete is retried at the next checkpoint; the
+// rows stay marked as emitted meanwhile, so they are not emitted again.
+func (e *Engine) CheckpointDurable(ctx context.Context, p sdk.Position) error {
+	if e.strategy != Trigger && e.strategy != Notify {
+		return nil
+	}
+	pos, err := decodePosition(p)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	seqs := e.leftovers
+	e.leftovers = nil
+	i := 0
+	for ; i < len(e.inflight) && e.inflight[i].batch <= pos.Batch; i++ {
+		seqs = append(seqs, e.inflight[i].seqs...)
+	}
+	e.inflight = append(e.inflight[:0:0], e.inflight[i:]...)
+	e.mu.Unlock()
+	if len(seqs) == 0 {
+		return nil
+	}
+	start := time.Now()
+	if err := e.src.(Changelog).DeleteChangelog(ctx, seqs); err != nil {
+		e.mu.Lock()
+		e.leftovers = append(e.leftovers, seqs...)
+		e.mu.Unlock()
+		return fmt.Errorf("delete %d consumed changelog rows: %w", len(seqs), err)
+	}
+	e.mu.Lock()
+	if e.seen != nil {
+		for _, s := range seqs {
+			delete(e.seen, s)
+		}
+	}
+	e.lastDelete = time.Since(start)
+	e.mu.Unlock()
+	return nil
+}

@@ -1,0 +1,91 @@
+package capture
+
+import (
+	"context"
+	"time"
+
+	"github.com/rowflux/rowflux/sdk"
+)
+
+// ColumnInfo is a column as the source describes it.
+type ColumnInfo struct {
+	Name string // as stored in the database
+	Type string // declared type, e.g. "NUMERIC(12,2)"
+}
+
+// Source is the part every dialect implements.
+type Source interface {
+	// Name is the dialect's name in messages ("sqlite", "postgres", "oracle").
+	Name() string
+	// Connect opens the connections; it is called again after a failure,
+	// so it must replace whatever was open before.
+	Connect(ctx context.Context) error
+	Close() error
+	// Describe lists a table's columns in table order; a missing table is
+	// an error wrapping ErrNotFound.
+	Describe(ctx context.Context, schema, table string) ([]ColumnInfo, error)
+}
+
+// Poller reads pages of a table in (timestamp, key) order.
+type Poller interface {
+	// PollUpper returns the exclusive upper bound for timestamps that are
+	// safe to consume now: now − lag, lowered to the start of the oldest
+	// open transaction where the source can tell.
+	PollUpper(ctx context.Context, lag time.Duration) (any, error)
+	// PollPage returns up to limit rows with (timestamp, key...) greater
+	// than after (nil: from the beginning) and timestamp < upper, ordered
+	// by timestamp then key. Values are in t.Columns order.
+	PollPage(ctx context.Context, t *Table, after []any, upper any, limit int) ([][]any, error)
+}
+
+// Change is one changelog row, decoded.
+type Change struct {
+	Seq   int64
+	Table *Table
+	Op    sdk.Op
+	// Values is the row image in Table.Columns order: the new row for
+	// inserts and updates, the old row for deletes.
+	Values []any
+	Time   time.Time
+}
+
+// Changelog reads and trims the changelog written by triggers.
+type Changelog interface {
+	// ReadChangelog returns up to limit changes with sequence > after for
+	// the given tables, in sequence order. It must not leave a read
+	// transaction open when it returns.
+	ReadChangelog(ctx context.Context, tables []*Table, after int64, limit int) ([]Change, error)
+	// DeleteChangelog removes exactly the given sequence numbers.
+	DeleteChangelog(ctx context.Context, seqs []int64) error
+	// SeqCommitOrdered reports whether sequence order is commit order (one
+	// writer at a time), which lets the engine read from a high-water mark.
+	SeqCommitOrdered() bool
+}
+
+// Waiter blocks until the source signals a committed change.
+type Waiter interface {
+	// Wait returns true when woken by a change, false when timeout passed.
+	Wait(ctx context.Context, timeout time.Duration) (bool, error)
+}
+
+// Installer manages capture objects on the source.
+type Installer interface {
+	Setup(ctx context.Context, s Strategy, tables []*Table) error
+	Teardown(ctx context.Context, s Strategy, tables []*Table) error
+	Doctor(ctx context.Context, s Strategy, tables []*Table) ([]sdk.Check, error)
+}
+
+// Supported lists the strategies a dialect's capabilities allow.
+func Supported(src Source) []Strategy {
+	var out []Strategy
+	if _, ok := src.(Poller); ok {
+		out = append(out, Polling)
+	}
+	if _, ok := src.(Changelog); ok {
+		out = append(out, Trigger)
+		if _, ok := src.(Waiter); ok {
+			out = append(out, Notify)
+		}
+	}
+	return out
+}
