@@ -25,9 +25,9 @@ lint:
 	if [ -n "$$unformatted" ]; then echo "gofmt needed on:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet $(PKGS)
 
-## run: the quickstart pipeline (Ctrl-C stops it cleanly)
+## run: the quickstart: a workload on an embedded SQLite file, captured and printed (Ctrl-C stops it)
 run: build
-	./$(BIN) --config examples/quickstart/pipeline.toml
+	@BIN=./$(BIN) examples/quickstart/run.sh
 
 ## configs: regenerate configs/ from the plugins' embedded sample.conf files
 configs: build

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rowflux/rowflux/agent"
+	"github.com/rowflux/rowflux/agent/workload"
 	_ "github.com/rowflux/rowflux/plugins/all"
 )
 
@@ -23,6 +24,9 @@ const usage = `Usage:
   agent plugins                         list built-in plugins
   agent setup|teardown|doctor --config FILE
                                         install, remove or check capture objects on the sources
+  agent workload --dsn DSN [--rate N] [--duration D] [--writers N] [--long-tx-every N] [--long-tx-hold D]
+                 [--ledger FILE] [--preload N] [--seed N] [--mix 60,30,10] [--schema-only]
+                                        drive the transactions table and record a ledger of every commit
   agent version                         print the version
 
 Exit status: 0 clean stop, 1 runtime failure, 2 bad configuration or usage.
@@ -43,6 +47,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return exit(stderr, agent.PrintConfig(stdout, args[1:]))
 		case "setup", "teardown", "doctor":
 			return manage(args[0], args[1:], stdout, stderr)
+		case "workload":
+			return runWorkload(args[1:], stderr)
 		case "help", "-h", "--help", "-help":
 			io.WriteString(stdout, usage)
 			return 0
@@ -92,6 +98,47 @@ func manage(action string, args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	return exit(stderr, agent.Manage(ctx, action, opts))
+}
+
+func runWorkload(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("agent workload", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	opts := workload.Options{Progress: stderr}
+	fs.StringVar(&opts.DSN, "dsn", "", "database to drive: sqlite://PATH")
+	fs.Float64Var(&opts.Rate, "rate", workload.DefaultRate, "committed transactions per second over all writers; 0 = as fast as possible")
+	fs.DurationVar(&opts.Duration, "duration", 0, "how long to run after the preload; 0 = until SIGINT/SIGTERM")
+	fs.IntVar(&opts.Writers, "writers", 1, "concurrent writers")
+	fs.IntVar(&opts.LongTxEvery, "long-tx-every", 0, "hold every Nth transaction open for --long-tx-hold before COMMIT; 0 = never")
+	fs.DurationVar(&opts.LongTxHold, "long-tx-hold", time.Second, "how long a long transaction stays open")
+	fs.StringVar(&opts.Ledger, "ledger", "", "append every committed change to this `file` (JSON lines)")
+	fs.IntVar(&opts.Preload, "preload", 0, "insert this many rows first, in big transactions")
+	fs.Int64Var(&opts.Seed, "seed", 0, "seed for the random choices")
+	fs.BoolVar(&opts.SchemaOnly, "schema-only", false, "create the transactions table and its index, then exit")
+	fs.Func("mix", "relative weights of `insert,update,delete` (default 60,30,10)", func(s string) (err error) {
+		opts.Mix, err = workload.ParseMix(s)
+		return err
+	})
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "agent workload: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // a second signal kills at once, without waiting for open transactions
+	}()
+	_, err := workload.Run(ctx, opts)
+	if ce := (*workload.ConfigError)(nil); errors.As(err, &ce) {
+		err = &agent.ConfigError{Err: err}
+	}
+	return exit(stderr, err)
 }
 
 // exit prints err and maps it to the exit status.

@@ -370,10 +370,41 @@ func TestShippedConfigsStayTrue(t *testing.T) {
 		}
 	}
 
+	// Shipped pipelines run from a scratch directory holding the quickstart
+	// database (relative paths in them resolve there), with the capture
+	// objects installed and a few changes made.
+	work := t.TempDir()
+	inWork := func(args ...string) result {
+		t.Helper()
+		cmd := exec.Command(agentBin, args...)
+		cmd.Dir = work
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		return result{code, out.String(), errb.String()}
+	}
+	if err := os.MkdirAll(filepath.Join(work, "state", "quickstart"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	quickstart, _ := filepath.Abs("../../examples/quickstart/pipeline.toml")
+	for _, args := range [][]string{
+		{"workload", "--dsn", "sqlite://state/quickstart/shop.db", "--schema-only"},
+		{"setup", "--config", quickstart},
+		{"workload", "--dsn", "sqlite://state/quickstart/shop.db", "--rate", "0", "--duration", "200ms"},
+	} {
+		if r := inWork(args...); r.code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, r.code, r.stderr)
+		}
+	}
 	pipelines, _ := filepath.Glob("../../examples/*/pipeline.toml")
 	pipelines = append(pipelines, "../../configs/pipeline.toml")
 	for _, f := range pipelines {
-		r := runAgent(t, nil, "--config", f, "--test", "--test-duration", "300ms")
+		abs, _ := filepath.Abs(f)
+		r := inWork("--config", abs, "--test", "--test-duration", "1s")
 		if r.code != 0 || r.stdout == "" {
 			t.Errorf("%s: exit %d, %d bytes of output\n%s", f, r.code, len(r.stdout), r.stderr)
 		}

@@ -42,6 +42,12 @@ func (e *Engine) drain(ctx context.Context, out sdk.Emitter) error {
 	e.mu.Unlock()
 	var b builder
 	for {
+		e.mu.Lock()
+		for _, s := range e.tombstones {
+			delete(e.seen, s)
+		}
+		e.tombstones = e.tombstones[:0]
+		e.mu.Unlock()
 		changes, err := cl.ReadChangelog(ctx, e.tables, after, e.cfg.BatchSize)
 		if err != nil {
 			return fmt.Errorf("read changelog: %w", err)
@@ -104,6 +110,11 @@ func (e *Engine) CheckpointDurable(ctx context.Context, p sdk.Position) error {
 	if err != nil {
 		return err
 	}
+	if pos.Strategy != e.strategy {
+		// A position of another strategy (restored after the configuration
+		// changed) cannot refer to this engine's batches.
+		return nil
+	}
 	e.mu.Lock()
 	seqs := e.leftovers
 	e.leftovers = nil
@@ -125,11 +136,9 @@ func (e *Engine) CheckpointDurable(ctx context.Context, p sdk.Position) error {
 	}
 	e.mu.Lock()
 	if e.seen != nil {
-		for _, s := range seqs {
-			delete(e.seen, s)
-		}
+		e.tombstones = append(e.tombstones, seqs...)
 	}
-	e.lastDelete = time.Since(start)
 	e.mu.Unlock()
+	e.log.Debug("deleted consumed changelog rows", "rows", len(seqs), "took", time.Since(start))
 	return nil
 }

@@ -35,7 +35,18 @@ type Poller interface {
 	// PollPage returns up to limit rows with (timestamp, key...) greater
 	// than after (nil: from the beginning) and timestamp < upper, ordered
 	// by timestamp then key. Values are in t.Columns order.
-	PollPage(ctx context.Context, t *Table, after []any, upper any, limit int) ([][]any, error)
+	PollPage(ctx context.Context, t *Table, after []any, upper any, limit int) (Page, error)
+}
+
+// Page is one polled page.
+type Page struct {
+	Rows [][]any
+	// Cursor is the (timestamp, key...) of the last row in the source's own
+	// representation, passed back as after for the next page. It is not
+	// taken from Rows because event values are normalised (a timestamp
+	// becomes a time.Time) and binding them back need not compare equal to
+	// what is stored.
+	Cursor []any
 }
 
 // Change is one changelog row, decoded.

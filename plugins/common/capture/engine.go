@@ -30,10 +30,11 @@ type Engine struct {
 	inflight  []emitted          // batches emitted and not yet deleted, in order
 	seen      map[int64]struct{} // their sequence numbers (multi-writer sources only)
 	leftovers []int64            // sequence numbers whose delete failed; retried
-	hw        int64              // highest emitted sequence (commit-ordered sources)
-
-	// lastDelete is how long the last changelog delete took (for logs).
-	lastDelete time.Duration
+	// tombstones are deleted sequence numbers still in seen: a read that
+	// started before their delete committed may return them, so they leave
+	// seen only right before the next read starts.
+	tombstones []int64
+	hw         int64 // highest emitted sequence (commit-ordered sources)
 }
 
 type emitted struct {
@@ -89,7 +90,8 @@ type errStop struct{ error }
 
 func (e errStop) Unwrap() error { return e.error }
 
-// Run captures until ctx is cancelled. Losing the source is not an error:
+// Run captures until ctx is cancelled (after auto_setup, if configured and
+// not a --test run). Losing the source is not an error:
 // the engine reconnects with backoff and resumes from the last position it
 // emitted, so nothing is lost and only a crash of the agent replays.
 func (e *Engine) Run(ctx context.Context, from sdk.Position, out sdk.Emitter) error {
@@ -105,15 +107,29 @@ func (e *Engine) Run(ctx context.Context, from sdk.Position, out sdk.Emitter) er
 	if err != nil {
 		return err
 	}
-	if e.cfg.AutoSetup && !e.test {
-		if err := e.Setup(ctx); err != nil {
-			return fmt.Errorf("auto_setup: %w", err)
-		}
-	}
+	// Batch numbers continue from the restored position: a checkpoint taken
+	// before this run emits anything carries that position, and it must not
+	// cover batches this run emits later.
+	e.mu.Lock()
+	e.batchNo = max(e.batchNo, pos.Batch)
+	e.mu.Unlock()
 	backoff := 100 * time.Millisecond
 	down := time.Time{}
+	setupDone := !e.cfg.AutoSetup || e.test
+	if _, ok := e.src.(Installer); !ok && !setupDone {
+		return fmt.Errorf("auto_setup: %s does not manage capture objects", e.src.Name())
+	}
 	for {
 		err := e.connect(ctx)
+		if err == nil && !setupDone {
+			// An unreachable source is retried like any outage, but a setup
+			// that fails once connected (privileges, a clashing object) will
+			// not fix itself.
+			if err = e.src.(Installer).Setup(ctx, e.strategy, e.tables); err != nil {
+				return fmt.Errorf("auto_setup: %w", err)
+			}
+			setupDone = true
+		}
 		if err == nil {
 			if !down.IsZero() {
 				e.log.Info("source reachable again; resuming from the last emitted position", "outage", time.Since(down).Round(time.Millisecond))

@@ -53,7 +53,8 @@ func (e *Engine) poll(ctx context.Context, out sdk.Emitter, cursors map[string][
 		}
 		for _, t := range e.tables {
 			for {
-				rows, err := p.PollPage(ctx, t, cursors[t.Config.Name], upper, e.cfg.BatchSize)
+				page, err := p.PollPage(ctx, t, cursors[t.Config.Name], upper, e.cfg.BatchSize)
+				rows := page.Rows
 				if err != nil {
 					return fmt.Errorf("poll %s: %w", t.Config.Name, err)
 				}
@@ -70,13 +71,10 @@ func (e *Engine) poll(ctx context.Context, out sdk.Emitter, cursors map[string][
 				for i, r := range rows {
 					batch[i] = b.event(t, op, r, now)
 				}
-				last := rows[len(rows)-1]
-				cur := make([]any, 0, 1+len(t.KeyIdx))
-				cur = append(cur, last[t.TSIdx])
-				for _, k := range t.KeyIdx {
-					cur = append(cur, last[k])
+				if len(page.Cursor) != 1+len(t.KeyIdx) {
+					return errStop{fmt.Errorf("poll %s: dialect returned a cursor of %d values, want %d", t.Config.Name, len(page.Cursor), 1+len(t.KeyIdx))}
 				}
-				cursors[t.Config.Name] = cur
+				cursors[t.Config.Name] = page.Cursor
 				pos, err := e.pollPosition(cursors)
 				if err != nil {
 					return errStop{err}

@@ -34,14 +34,18 @@ type source struct {
 
 // DSN builds the driver DSN: WAL for readers beside a writer, a busy
 // timeout instead of immediate SQLITE_BUSY, and times bound in SQLite's
-// own format so they compare and round-trip. mode=rw refuses to create a
-// missing file: a typo in path must not capture from an empty database.
+// own format so they compare and round-trip. Transactions begin IMMEDIATE:
+// a deferred one that reads and then writes cannot wait for the write lock
+// in WAL mode (the upgrade fails at once with SQLITE_BUSY). mode=rw refuses
+// to create a missing file: a typo in path must not capture from an empty
+// database.
 func DSN(path string) string {
 	q := url.Values{}
 	q.Add("mode", "rw")
 	q.Add("_pragma", "busy_timeout(5000)")
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_time_format", "sqlite")
+	q.Add("_txlock", "immediate")
 	return "file:" + path + "?" + q.Encode()
 }
 
@@ -159,18 +163,24 @@ func (s *source) PollUpper(_ context.Context, lag time.Duration) (any, error) {
 
 // PollPage compares (timestamp, key) as a row value. Timestamps compare as
 // text, which orders correctly for ISO-8601 UTC text in one format — what
-// SQLite's date functions and rowflux's workload write.
-func (s *source) PollPage(ctx context.Context, t *capture.Table, after []any, upper any, limit int) ([][]any, error) {
+// SQLite's date functions and rowflux's workload write. The cursor is read
+// as stored (+col has no declared type, so the driver does not turn it into
+// a time.Time whose rebound text could sort differently from the stored one).
+func (s *source) PollPage(ctx context.Context, t *capture.Table, after []any, upper any, limit int) (capture.Page, error) {
 	db, err := s.handle()
 	if err != nil {
-		return nil, err
+		return capture.Page{}, err
 	}
 	order := []string{quote(t.Columns[t.TSIdx].Name)}
 	for _, k := range t.KeyIdx {
 		order = append(order, quote(t.Columns[k].Name))
 	}
+	raw := make([]string, len(order))
+	for i, c := range order {
+		raw[i] = "+" + c
+	}
 	var q strings.Builder
-	fmt.Fprintf(&q, "SELECT %s FROM %s WHERE %s < ?", columnList(t), tableRef(t), order[0])
+	fmt.Fprintf(&q, "SELECT %s, %s FROM %s WHERE %s < ?", columnList(t), strings.Join(raw, ", "), tableRef(t), order[0])
 	args := []any{upper}
 	if after != nil {
 		fmt.Fprintf(&q, " AND (%s) > (%s)", strings.Join(order, ", "), strings.TrimSuffix(strings.Repeat("?, ", len(after)), ", "))
@@ -180,29 +190,31 @@ func (s *source) PollPage(ctx context.Context, t *capture.Table, after []any, up
 	args = append(args, limit)
 	rows, err := db.QueryContext(ctx, q.String(), args...)
 	if err != nil {
-		return nil, err
+		return capture.Page{}, err
 	}
 	defer rows.Close()
 	kinds := make([]kind, len(t.Columns))
 	for i, c := range t.Columns {
 		kinds[i] = kindOf(c.Type)
 	}
-	var out [][]any
+	var page capture.Page
+	n := len(t.Columns)
 	for rows.Next() {
-		vals := make([]any, len(t.Columns))
+		vals := make([]any, n+len(raw))
 		ptrs := make([]any, len(vals))
 		for i := range vals {
 			ptrs[i] = &vals[i]
 		}
 		if err := rows.Scan(ptrs...); err != nil {
-			return nil, err
+			return capture.Page{}, err
 		}
-		for i := range vals {
+		for i := range n {
 			vals[i] = normalize(kinds[i], vals[i])
 		}
-		out = append(out, vals)
+		page.Rows = append(page.Rows, vals[:n:n])
+		page.Cursor = vals[n:]
 	}
-	return out, rows.Err()
+	return page, rows.Err()
 }
 
 func (s *source) SeqCommitOrdered() bool { return true }
@@ -223,6 +235,9 @@ func (s *source) ReadChangelog(ctx context.Context, tables []*capture.Table, aft
 		quote(s.changelog), strings.TrimSuffix(strings.Repeat("?, ", len(tables)), ", "))
 	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
+		if strings.Contains(err.Error(), "no such table") {
+			return nil, fmt.Errorf("changelog table %s is missing: run `agent setup --config FILE` or set auto_setup = true: %w", s.changelog, capture.ErrNotFound)
+		}
 		return nil, err
 	}
 	defer rows.Close()

@@ -420,3 +420,29 @@ func TestKinds(t *testing.T) {
 		}
 	}
 }
+
+// Rows sharing one timestamp across page boundaries, stored as text
+// without an offset (what CURRENT_TIMESTAMP writes): the cursor must compare
+// with the stored text, not with a re-formatted time.
+func TestPollingPagesThroughEqualTimestamps(t *testing.T) {
+	path, db := newDB(t)
+	for i := 1; i <= 10; i++ {
+		if _, err := db.Exec("INSERT INTO transactions VALUES (?, 1, 'EUR', 'books', '2026-01-01 00:00:00', '2026-01-01 00:00:00', NULL)", i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in := newInput(t, path, "polling", func(s *SQLite) { s.BatchSize = 3 })
+	rec, stop := start(t, in)
+	ev := rec.waitFor(t, 10)
+	time.Sleep(100 * time.Millisecond)
+	stop()
+	ev, _ = rec.snapshot()
+	if len(ev) != 10 {
+		t.Fatalf("captured %d of 10 rows sharing a timestamp", len(ev))
+	}
+	for i, e := range ev {
+		if id, _ := e.Field("transaction_id"); id != int64(i+1) {
+			t.Fatalf("event %d has id %v", i, id)
+		}
+	}
+}

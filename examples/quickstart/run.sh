@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The quickstart: `agent workload` writes sales into an embedded SQLite file while the agent
+# captures every insert, update and delete with the notify strategy and prints it.
+# Ctrl-C stops both cleanly.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BIN=${BIN:-bin/agent}
+DIR=state/quickstart
+DB="$DIR/shop.db"
+mkdir -p "$DIR"
+
+# Create the database and its schema before the agent opens it.
+"$BIN" workload --dsn "sqlite://$DB" --schema-only
+
+"$BIN" workload --dsn "sqlite://$DB" --rate 5 --ledger "$DIR/ledger.jsonl" 2>"$DIR/workload.log" &
+workload=$!
+stop_workload() { kill -TERM "$workload" 2>/dev/null || true; wait "$workload" 2>/dev/null || true; }
+trap stop_workload EXIT
+
+echo "workload: writing ~5 changes/s into $DB (progress: tail -f $DIR/workload.log)" >&2
+"$BIN" --config examples/quickstart/pipeline.toml
