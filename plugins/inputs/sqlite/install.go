@@ -38,8 +38,8 @@ func triggerName(t *capture.Table, suffix string) string {
 }
 
 // objects lists what the strategy needs, in creation order. The row image
-// is a JSON object of every captured column; BLOB columns go through hex()
-// because JSON cannot hold blobs.
+// is a JSON array: the captured column names, then their values (see
+// image.go); BLOB columns go through hex() because JSON cannot hold blobs.
 func objects(st capture.Strategy, changelog string, tables []*capture.Table) []object {
 	if st != capture.Trigger && st != capture.Notify {
 		return nil
@@ -47,20 +47,20 @@ func objects(st capture.Strategy, changelog string, tables []*capture.Table) []o
 	objs := []object{{"table", changelog, changelogDDL(changelog)}}
 	for _, t := range tables {
 		for _, op := range triggerOps {
-			var img strings.Builder
+			names := make([]string, len(t.Columns))
+			vals := make([]string, len(t.Columns))
 			for i, c := range t.Columns {
-				if i > 0 {
-					img.WriteString(", ")
-				}
-				v := op.row + "." + quote(c.Name)
+				names[i] = literal(c.Name)
+				vals[i] = op.row + "." + quote(c.Name)
 				if kindOf(c.Type) == kindBlob {
-					v = "hex(" + v + ")"
+					// hex(NULL) is '', which would turn NULL into an empty blob.
+					vals[i] = "CASE WHEN " + vals[i] + " IS NULL THEN NULL ELSE hex(" + vals[i] + ") END"
 				}
-				img.WriteString(literal(c.Name) + ", " + v)
 			}
+			img := "json_array(json_array(" + strings.Join(names, ", ") + "), " + strings.Join(vals, ", ") + ")"
 			name := triggerName(t, op.suffix)
-			create := fmt.Sprintf("CREATE TRIGGER %s AFTER %s ON %s BEGIN\n  INSERT INTO %s (table_name, op, row_image) VALUES (%s, %s, json_object(%s));\nEND",
-				quote(name), op.event, quote(t.Name), quote(changelog), literal(t.Name), literal(op.op), img.String())
+			create := fmt.Sprintf("CREATE TRIGGER %s AFTER %s ON %s BEGIN\n  INSERT INTO %s (table_name, op, row_image) VALUES (%s, %s, %s);\nEND",
+				quote(name), op.event, quote(t.Name), quote(changelog), literal(t.Name), literal(op.op), img)
 			objs = append(objs, object{"trigger", name, create})
 		}
 	}

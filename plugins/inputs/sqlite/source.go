@@ -1,10 +1,8 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -30,6 +28,10 @@ type source struct {
 	db  *sql.DB
 	pin *sql.Conn // PRAGMA data_version is per connection: always ask the same one
 	ver int64
+
+	// layouts caches row-image column mappings; only ReadChangelog, on the
+	// engine's goroutine, uses it.
+	layouts map[imageKey][]int
 }
 
 // DSN builds the driver DSN: WAL for readers beside a writer, a busy
@@ -256,7 +258,7 @@ func (s *source) ReadChangelog(ctx context.Context, tables []*capture.Table, aft
 		if c.Op, err = sdk.ParseOp(op); err != nil {
 			return nil, fmt.Errorf("changelog row %d: %w", seq, err)
 		}
-		if c.Values, err = decodeImage(t, img); err != nil {
+		if c.Values, err = s.decodeImage(t, img); err != nil {
 			return nil, fmt.Errorf("changelog row %d: %w", seq, err)
 		}
 		if at, ok := parseTime(changedAt); ok {
@@ -269,23 +271,56 @@ func (s *source) ReadChangelog(ctx context.Context, tables []*capture.Table, aft
 	return out, rows.Err()
 }
 
-func decodeImage(t *capture.Table, img string) ([]any, error) {
-	dec := json.NewDecoder(bytes.NewReader([]byte(img)))
-	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil {
-		return nil, fmt.Errorf("row image: %w", err)
+// decodeImage maps an image's values onto the table's columns by the
+// names in its header. The mapping is cached per (table, header): a table
+// has one header as long as its trigger is unchanged.
+func (s *source) decodeImage(t *capture.Table, img string) ([]any, error) {
+	header, raw, err := parseImage(img)
+	if err != nil {
+		return nil, err
+	}
+	key := imageKey{t, header}
+	m, ok := s.layouts[key]
+	if !ok {
+		names, err := parseHeader(header)
+		if err != nil {
+			return nil, err
+		}
+		m = make([]int, len(names))
+		for i, n := range names {
+			m[i] = -1
+			for j, c := range t.Columns {
+				if c.Name == n {
+					m[i] = j
+				}
+			}
+		}
+		if s.layouts == nil {
+			s.layouts = map[imageKey][]int{}
+		}
+		s.layouts[key] = m
+	}
+	if len(raw) != len(m) {
+		return nil, fmt.Errorf("row image has %d values for %d columns", len(raw), len(m))
 	}
 	vals := make([]any, len(t.Columns))
-	for i, c := range t.Columns {
-		v := m[c.Name]
-		k := kindOf(c.Type)
+	for i, v := range raw {
+		j := m[i]
+		if j < 0 {
+			continue // a column no longer captured
+		}
+		k := kindOf(t.Columns[j].Type)
 		if k == kindBlob {
 			v = decodeBlob(v)
 		}
-		vals[i] = normalize(k, v)
+		vals[j] = normalize(k, v)
 	}
 	return vals, nil
+}
+
+type imageKey struct {
+	t      *capture.Table
+	header string
 }
 
 // DeleteChangelog deletes exactly the given rows, one statement per run of

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"math"
 	"regexp"
 	"strconv"
@@ -54,25 +53,32 @@ func kindOf(declared string) kind {
 	return kindAny
 }
 
-var timeLayouts = []string{
-	"2006-01-02 15:04:05.999999999-07:00",
-	"2006-01-02T15:04:05.999999999-07:00",
-	"2006-01-02 15:04:05.999999999Z07:00",
-	"2006-01-02T15:04:05.999999999Z07:00",
-	"2006-01-02 15:04:05.999999999",
-	"2006-01-02T15:04:05.999999999",
-	"2006-01-02 15:04",
-	"2006-01-02T15:04",
-	"2006-01-02",
-}
-
+// parseTime reads the date/time texts SQLite and its clients write. The
+// layout is chosen from the text's shape (separator, zone), so a value
+// costs one parse attempt, not a walk through every layout.
 func parseTime(s string) (time.Time, bool) {
-	for _, l := range timeLayouts {
-		if t, err := time.Parse(l, s); err == nil {
-			return t, true
+	var layout string
+	switch {
+	case len(s) == 10:
+		layout = "2006-01-02"
+	case len(s) == 16:
+		layout = "2006-01-02 15:04"
+	case len(s) >= 19:
+		zoned := s[len(s)-1] == 'Z' || strings.ContainsAny(s[19:], "+-")
+		switch {
+		case zoned:
+			layout = "2006-01-02 15:04:05.999999999Z07:00"
+		default:
+			layout = "2006-01-02 15:04:05.999999999"
 		}
+	default:
+		return time.Time{}, false
 	}
-	return time.Time{}, false
+	if len(s) > 10 && s[10] == 'T' {
+		layout = layout[:10] + "T" + layout[11:]
+	}
+	t, err := time.Parse(layout, s)
+	return t, err == nil
 }
 
 // normalize converts a value read from SQLite (driver or JSON image) to
@@ -80,15 +86,6 @@ func parseTime(s string) (time.Time, bool) {
 // rather than lost.
 func normalize(k kind, v any) any {
 	switch x := v.(type) {
-	case json.Number:
-		if i, err := x.Int64(); err == nil {
-			v = i
-		} else if f, err := x.Float64(); err == nil {
-			v = f
-		} else {
-			v = x.String()
-		}
-		return normalize(k, v)
 	case int64:
 		switch k {
 		case kindFloat:
