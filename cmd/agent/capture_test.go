@@ -3,12 +3,12 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"sync"
 	"encoding/json"
 	"fmt"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -248,4 +248,3 @@ func checkPolling(t *testing.T, ledger []workload.Entry, events []captured) {
 	}
 	t.Logf("every insert and update of %d surviving keys visible; deletes not seen, as documented", len(latest))
 }
-
