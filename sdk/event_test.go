@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"context"
 	"math"
 	"reflect"
 	"testing"
@@ -129,5 +130,16 @@ func TestCounter(t *testing.T) {
 	c.Inc()
 	if c.Load() != 3 {
 		t.Fatal(c.Load())
+	}
+}
+
+func TestSleep(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	if !Sleep(ctx, time.Millisecond) || !Sleep(ctx, 0) {
+		t.Fatal("Sleep on a live context did not go on")
+	}
+	cancel()
+	if Sleep(ctx, time.Hour) || Sleep(ctx, 0) {
+		t.Fatal("Sleep on a cancelled context went on")
 	}
 }

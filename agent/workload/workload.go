@@ -22,6 +22,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/rowflux/rowflux/sdk"
 )
 
 // DefaultRate is the rate the CLI uses when --rate is not given.
@@ -451,7 +453,7 @@ func (r *runner) retry(ctx context.Context, rng *rand.Rand, f func() error) erro
 		// transaction do not all come back at the same instant.
 		d := min(5*time.Millisecond<<min(attempt, 6), 250*time.Millisecond)
 		d = d/2 + time.Duration(rng.Int64N(int64(d/2)+1))
-		if !sleep(ctx, d) {
+		if !sdk.Sleep(ctx, d) {
 			return errStopped
 		}
 	}
@@ -472,7 +474,7 @@ func (r *runner) attempt(ctx, dbctx context.Context, ch change, long bool) (Entr
 		// A stop cuts the hold short but still commits: the change is
 		// made, and the ledger must get it.
 		r.longOpen.Add(1)
-		sleep(ctx, r.opts.LongTxHold)
+		sdk.Sleep(ctx, r.opts.LongTxHold)
 		r.longOpen.Add(-1)
 	}
 	if err := tx.Commit(); err != nil {
@@ -580,22 +582,7 @@ func (p *pacer) wait(ctx context.Context) bool {
 		return true
 	}
 	k := p.next.Add(1) - 1
-	return sleep(ctx, time.Until(p.start.Add(time.Duration(k)*p.every)))
-}
-
-// sleep waits d; false if ctx ended first.
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return sdk.Sleep(ctx, time.Until(p.start.Add(time.Duration(k)*p.every)))
 }
 
 // now is the time written to created_at/updated_at: UTC, so every value has

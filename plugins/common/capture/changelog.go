@@ -25,7 +25,7 @@ func (e *Engine) drainLoop(ctx context.Context, out sdk.Emitter) error {
 			}
 			continue
 		}
-		if !sleep(ctx, time.Duration(e.cfg.PollInterval)) {
+		if !sdk.Sleep(ctx, time.Duration(e.cfg.PollInterval)) {
 			return ctx.Err()
 		}
 	}

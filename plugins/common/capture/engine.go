@@ -176,17 +176,6 @@ func emit(ctx context.Context, out sdk.Emitter, b sdk.Batch, pos sdk.Position) e
 	return nil
 }
 
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
 // SetupTables resolves the tables if needed and calls fn with the Installer.
 func (e *Engine) withInstaller(ctx context.Context, fn func(Installer) error) error {
 	inst, ok := e.src.(Installer)

@@ -87,7 +87,7 @@ func (e *Engine) poll(ctx context.Context, out sdk.Emitter, cursors map[string][
 				}
 			}
 		}
-		if !sleep(ctx, time.Duration(e.cfg.PollInterval)) {
+		if !sdk.Sleep(ctx, time.Duration(e.cfg.PollInterval)) {
 			return ctx.Err()
 		}
 	}

@@ -234,7 +234,7 @@ func (g *Generate) Run(ctx context.Context, from sdk.Position, out sdk.Emitter) 
 		now = time.Now
 	}
 	if wait == nil {
-		wait = sleep
+		wait = sdk.Sleep
 	}
 	g.log.Debug("generate starting", "next", next, "rate", g.Rate, "count", g.Count)
 
@@ -307,18 +307,6 @@ func dueAt(k int64, rate float64) time.Duration {
 		return 1 << 62
 	}
 	return time.Duration(ns)
-}
-
-// sleep waits for d or until ctx is done; it reports whether to go on.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // batch builds the n events from sequence number first. The batch and its

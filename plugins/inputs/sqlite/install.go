@@ -95,11 +95,7 @@ func (s *source) Setup(ctx context.Context, st capture.Strategy, tables []*captu
 	if err := checkSchemas(tables); err != nil {
 		return err
 	}
-	db, err := s.handle()
-	if err != nil {
-		return err
-	}
-	tx, err := db.BeginTx(ctx, nil)
+	tx, err := s.begin(ctx)
 	if err != nil {
 		return err
 	}
@@ -130,11 +126,7 @@ func (s *source) Setup(ctx context.Context, st capture.Strategy, tables []*captu
 // Teardown drops the triggers of the configured tables, then the changelog
 // table once no rowflux trigger writes into it any more.
 func (s *source) Teardown(ctx context.Context, st capture.Strategy, tables []*capture.Table) error {
-	db, err := s.handle()
-	if err != nil {
-		return err
-	}
-	tx, err := db.BeginTx(ctx, nil)
+	tx, err := s.begin(ctx)
 	if err != nil {
 		return err
 	}

@@ -109,6 +109,15 @@ func (s *source) handle() (*sql.DB, error) {
 	return s.db, nil
 }
 
+// begin starts a write transaction (IMMEDIATE, from the DSN).
+func (s *source) begin(ctx context.Context) (*sql.Tx, error) {
+	db, err := s.handle()
+	if err != nil {
+		return nil, err
+	}
+	return db.BeginTx(ctx, nil)
+}
+
 func schemaPrefix(schema string) string {
 	if schema == "" {
 		return ""
@@ -327,14 +336,10 @@ type imageKey struct {
 // consecutive sequence numbers (a run of emitted numbers cannot contain a
 // row that was not emitted).
 func (s *source) DeleteChangelog(ctx context.Context, seqs []int64) error {
-	db, err := s.handle()
-	if err != nil {
-		return err
-	}
 	sorted := slices.Clone(seqs)
 	slices.Sort(sorted)
 	sorted = slices.Compact(sorted)
-	tx, err := db.BeginTx(ctx, nil)
+	tx, err := s.begin(ctx)
 	if err != nil {
 		return err
 	}
