@@ -12,6 +12,8 @@ import (
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/rowflux/rowflux/plugins/common/sqlitedb"
 )
 
 // dialect holds what differs between databases. Everything else in the
@@ -102,17 +104,11 @@ func newSQLite(path string) (*sqliteDialect, error) {
 	return &sqliteDialect{path: path}, nil
 }
 
-// uriPath escapes the characters that would end or alter the path part of
-// a SQLite "file:" URI.
-var uriPath = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
-
 func (d *sqliteDialect) open(ctx context.Context) (*sql.DB, error) {
 	// WAL lets readers (the capture inputs) run while the workload writes;
 	// _time_format=sqlite stores a time.Time as text that SQLite's date
 	// functions understand and that reads back exactly.
-	dsn := "file:" + uriPath.Replace(d.path) +
-		"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_time_format=sqlite&_txlock=immediate"
-	db, err := sql.Open("sqlite", dsn)
+	db, err := sql.Open("sqlite", sqlitedb.DSN(d.path, true))
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite://%s: %w", d.path, err)
 	}

@@ -9,12 +9,16 @@ DIR=state/quickstart
 DB="$DIR/shop.db"
 mkdir -p "$DIR"
 
-# Create the database and its schema before the agent opens it.
+# Create the database, then install the changelog and triggers, before the
+# first write: triggers capture only what happens after they exist.
 "$BIN" workload --dsn "sqlite://$DB" --schema-only
+"$BIN" setup --config examples/quickstart/pipeline.toml >/dev/null
 
 "$BIN" workload --dsn "sqlite://$DB" --rate 5 --ledger "$DIR/ledger.jsonl" 2>"$DIR/workload.log" &
 workload=$!
-stop_workload() { kill -TERM "$workload" 2>/dev/null || true; wait "$workload" 2>/dev/null || true; }
+# Ctrl-C already reaches the workload; a second signal would cut its final
+# ledger flush short, so send one only if it is still running, then wait.
+stop_workload() { kill -0 "$workload" 2>/dev/null && kill -INT "$workload" 2>/dev/null; wait "$workload" 2>/dev/null || true; }
 trap stop_workload EXIT
 
 echo "workload: writing ~5 changes/s into $DB (progress: tail -f $DIR/workload.log)" >&2

@@ -148,7 +148,7 @@ func (e *Engine) Run(ctx context.Context, from sdk.Position, out sdk.Emitter) er
 			return nil
 		}
 		var stop errStop
-		if errors.As(err, &stop) || errors.Is(err, ErrNotFound) {
+		if errors.As(err, &stop) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrBadData) {
 			return err
 		}
 		if down.IsZero() {

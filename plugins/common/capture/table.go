@@ -12,6 +12,11 @@ import (
 // retrying will not fix.
 var ErrNotFound = errors.New("not found")
 
+// ErrBadData marks source data the dialect cannot decode (a corrupt
+// changelog row). Capture stops with the error rather than skipping the
+// change or retrying forever.
+var ErrBadData = errors.New("undecodable source data")
+
 // Column is a captured column.
 type Column struct {
 	Name string // as stored in the database (quote this)

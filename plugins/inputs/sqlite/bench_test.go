@@ -21,6 +21,8 @@ import (
 
 	"github.com/rowflux/rowflux/plugins/common/capture"
 	"github.com/rowflux/rowflux/sdk"
+
+	"github.com/rowflux/rowflux/plugins/common/sqlitedb"
 )
 
 const (
@@ -111,7 +113,7 @@ func (f *benchFixture) get(b *testing.B) string {
 	return f.path
 }
 
-// createBenchDB creates the database file with the seed table. DSN() has
+// createBenchDB creates the database file with the seed table. sqlitedb.DSN(path, false) has
 // mode=rw and refuses to create a file, so this uses a plain open.
 func createBenchDB(path string) error {
 	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)")
@@ -169,7 +171,7 @@ func buildFixture(file string, changelog bool) (path, stats string, err error) {
 		}
 	}
 
-	db, err := sql.Open("sqlite", DSN(path))
+	db, err := sql.Open("sqlite", sqlitedb.DSN(path, false))
 	if err != nil {
 		return "", "", err
 	}
@@ -425,7 +427,7 @@ func latencyRun(b *testing.B, strategy string, poll time.Duration) ([]time.Durat
 	// atomic but not fsynced one by one. With FULL, an fsync per commit on
 	// this machine's disk takes up to ~100ms and the writer cannot hold
 	// 1,000 commits/s; what is measured here is capture, not the disk.
-	db, err := sql.Open("sqlite", DSN(path)+"&_pragma=synchronous(NORMAL)")
+	db, err := sql.Open("sqlite", sqlitedb.DSN(path, false)+"&_pragma=synchronous(NORMAL)")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,8 +1,10 @@
 package sqlite
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"unicode/utf16"
@@ -17,7 +19,7 @@ import (
 // decoding a JSON object into a map per row.
 
 // parseImage splits an image into its column header (raw text, used as a
-// cache key) and its values: int64, float64, string or nil.
+// cache key) and its values: int64, float64, string, []byte or nil.
 func parseImage(s string) (header string, vals []any, err error) {
 	p := &scanner{s: s}
 	if !p.consume('[') {
@@ -100,6 +102,8 @@ func (p *scanner) value() (any, error) {
 	switch c := p.s[p.i]; {
 	case c == '"':
 		return p.str()
+	case c == '[':
+		return p.blob()
 	case c == 'n' && strings.HasPrefix(p.s[p.i:], "null"):
 		p.i += 4
 		return nil, nil
@@ -127,10 +131,28 @@ func (p *scanner) number() (any, error) {
 		}
 	}
 	f, err := strconv.ParseFloat(text, 64)
-	if err != nil {
+	// SQLite writes ±Inf as ±9.0e+999, which parses as ±Inf with ErrRange.
+	if err != nil && !(errors.Is(err, strconv.ErrRange) && math.IsInf(f, 0)) {
 		return nil, p.fail(fmt.Sprintf("bad number %q", text))
 	}
 	return f, nil
+}
+
+// blob reads the one-element array of hex a trigger writes for a blob.
+func (p *scanner) blob() (any, error) {
+	p.i++
+	h, err := p.str()
+	if err != nil {
+		return nil, err
+	}
+	if !p.consume(']') {
+		return nil, p.fail("want ']' after a blob")
+	}
+	b, err := hex.DecodeString(h)
+	if err != nil {
+		return nil, p.fail("bad blob hex")
+	}
+	return b, nil
 }
 
 // str reads a JSON string; without escapes it is a substring, no copy.

@@ -32,14 +32,16 @@ var triggerOps = []struct{ suffix, event, op, row string }{
 	{"del", "DELETE", "delete", "OLD"},
 }
 
-// triggerName is derived from validated identifiers only.
-func triggerName(t *capture.Table, suffix string) string {
-	return "rowflux_" + t.Name + "_" + suffix
+// triggerName is derived from validated identifiers only. It carries the
+// changelog's name, so two inputs with their own changelogs can capture the
+// same table without replacing each other's triggers.
+func triggerName(changelog string, t *capture.Table, suffix string) string {
+	return changelog + "__" + t.Name + "__" + suffix
 }
 
 // objects lists what the strategy needs, in creation order. The row image
 // is a JSON array: the captured column names, then their values (see
-// image.go); BLOB columns go through hex() because JSON cannot hold blobs.
+// image.go).
 func objects(st capture.Strategy, changelog string, tables []*capture.Table) []object {
 	if st != capture.Trigger && st != capture.Notify {
 		return nil
@@ -51,14 +53,14 @@ func objects(st capture.Strategy, changelog string, tables []*capture.Table) []o
 			vals := make([]string, len(t.Columns))
 			for i, c := range t.Columns {
 				names[i] = literal(c.Name)
-				vals[i] = op.row + "." + quote(c.Name)
-				if kindOf(c.Type) == kindBlob {
-					// hex(NULL) is '', which would turn NULL into an empty blob.
-					vals[i] = "CASE WHEN " + vals[i] + " IS NULL THEN NULL ELSE hex(" + vals[i] + ") END"
-				}
+				// Any column can hold a blob whatever its declared type, and
+				// JSON cannot: a blob would make the application's own write
+				// fail. Blobs are written as a one-element array of hex.
+				v := op.row + "." + quote(c.Name)
+				vals[i] = "CASE typeof(" + v + ") WHEN 'blob' THEN json_array(hex(" + v + ")) ELSE " + v + " END"
 			}
 			img := "json_array(json_array(" + strings.Join(names, ", ") + "), " + strings.Join(vals, ", ") + ")"
-			name := triggerName(t, op.suffix)
+			name := triggerName(changelog, t, op.suffix)
 			create := fmt.Sprintf("CREATE TRIGGER %s AFTER %s ON %s BEGIN\n  INSERT INTO %s (table_name, op, row_image) VALUES (%s, %s, %s);\nEND",
 				quote(name), op.event, quote(t.Name), quote(changelog), literal(t.Name), literal(op.op), img)
 			objs = append(objs, object{"trigger", name, create})
@@ -112,6 +114,9 @@ func (s *source) Setup(ctx context.Context, st capture.Strategy, tables []*captu
 			if o.kind == "table" {
 				return fmt.Errorf("%s exists with another definition; it is not rowflux's changelog (choose another changelog_table)", o.name)
 			}
+			if !strings.Contains(have, "INSERT INTO "+quote(s.changelog)) {
+				return fmt.Errorf("trigger %s exists and does not write into %s; it is not this input's (choose another changelog_table)", o.name, s.changelog)
+			}
 			if _, err := tx.ExecContext(ctx, "DROP TRIGGER "+quote(o.name)); err != nil {
 				return fmt.Errorf("replace %s: %w", o.name, err)
 			}
@@ -133,13 +138,13 @@ func (s *source) Teardown(ctx context.Context, st capture.Strategy, tables []*ca
 	defer tx.Rollback()
 	for _, t := range tables {
 		for _, op := range triggerOps {
-			if _, err := tx.ExecContext(ctx, "DROP TRIGGER IF EXISTS "+quote(triggerName(t, op.suffix))); err != nil {
+			if _, err := tx.ExecContext(ctx, "DROP TRIGGER IF EXISTS "+quote(triggerName(s.changelog, t, op.suffix))); err != nil {
 				return err
 			}
 		}
 	}
 	var users int
-	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'rowflux\\_%' ESCAPE '\\' AND instr(sql, ?) > 0",
+	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND instr(sql, ?) > 0",
 		"INSERT INTO "+quote(s.changelog)).Scan(&users); err != nil {
 		return err
 	}
@@ -159,11 +164,6 @@ func (s *source) Doctor(ctx context.Context, st capture.Strategy, tables []*capt
 		return nil, err
 	}
 	var checks []sdk.Check
-	var mode string
-	if err := db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
-		return nil, err
-	}
-	checks = append(checks, sdk.Check{Name: "WAL journal mode (readers beside a writer)", OK: mode == "wal", Detail: "journal_mode = " + mode, Fix: "PRAGMA journal_mode = WAL;"})
 	if st == capture.Polling {
 		for _, t := range tables {
 			ok, err := indexed(ctx, db, t)

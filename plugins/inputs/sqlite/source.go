@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rowflux/rowflux/plugins/common/capture"
+	"github.com/rowflux/rowflux/plugins/common/sqlitedb"
 	"github.com/rowflux/rowflux/sdk"
 
 	_ "modernc.org/sqlite" // the pure-Go driver, registered as "sqlite"
@@ -34,23 +34,6 @@ type source struct {
 	layouts map[imageKey][]int
 }
 
-// DSN builds the driver DSN: WAL for readers beside a writer, a busy
-// timeout instead of immediate SQLITE_BUSY, and times bound in SQLite's
-// own format so they compare and round-trip. Transactions begin IMMEDIATE:
-// a deferred one that reads and then writes cannot wait for the write lock
-// in WAL mode (the upgrade fails at once with SQLITE_BUSY). mode=rw refuses
-// to create a missing file: a typo in path must not capture from an empty
-// database.
-func DSN(path string) string {
-	q := url.Values{}
-	q.Add("mode", "rw")
-	q.Add("_pragma", "busy_timeout(5000)")
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_time_format", "sqlite")
-	q.Add("_txlock", "immediate")
-	return "file:" + path + "?" + q.Encode()
-}
-
 func quote(ident string) string { return `"` + strings.ReplaceAll(ident, `"`, `""`) + `"` }
 
 func literal(s string) string { return `'` + strings.ReplaceAll(s, `'`, `''`) + `'` }
@@ -64,7 +47,7 @@ func (s *source) Connect(ctx context.Context) error {
 	if _, err := os.Stat(s.path); err != nil {
 		return fmt.Errorf("database file: %w", err)
 	}
-	db, err := sql.Open("sqlite", DSN(s.path))
+	db, err := sql.Open("sqlite", sqlitedb.DSN(s.path, false))
 	if err != nil {
 		return err
 	}
@@ -265,10 +248,10 @@ func (s *source) ReadChangelog(ctx context.Context, tables []*capture.Table, aft
 		t := byName[table]
 		c := capture.Change{Seq: seq, Table: t}
 		if c.Op, err = sdk.ParseOp(op); err != nil {
-			return nil, fmt.Errorf("changelog row %d: %w", seq, err)
+			return nil, fmt.Errorf("changelog row %d of %s (%s): %w: %v", seq, table, s.changelog, capture.ErrBadData, err)
 		}
 		if c.Values, err = s.decodeImage(t, img); err != nil {
-			return nil, fmt.Errorf("changelog row %d: %w", seq, err)
+			return nil, fmt.Errorf("changelog row %d of %s (%s): %w: %v", seq, table, s.changelog, capture.ErrBadData, err)
 		}
 		if at, ok := parseTime(changedAt); ok {
 			c.Time = at
@@ -318,11 +301,7 @@ func (s *source) decodeImage(t *capture.Table, img string) ([]any, error) {
 		if j < 0 {
 			continue // a column no longer captured
 		}
-		k := kindOf(t.Columns[j].Type)
-		if k == kindBlob {
-			v = decodeBlob(v)
-		}
-		vals[j] = normalize(k, v)
+		vals[j] = normalize(kindOf(t.Columns[j].Type), v)
 	}
 	return vals, nil
 }

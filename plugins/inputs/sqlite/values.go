@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"encoding/hex"
 	"math"
 	"regexp"
 	"strconv"
@@ -126,17 +125,6 @@ func normalize(k kind, v any) any {
 			return normalize(k, int64(1))
 		}
 		return normalize(k, int64(0))
-	}
-	return v
-}
-
-// decodeBlob reverses the hex() the trigger applies to BLOB columns (JSON
-// cannot hold blobs).
-func decodeBlob(v any) any {
-	if s, ok := v.(string); ok {
-		if b, err := hex.DecodeString(s); err == nil {
-			return b
-		}
 	}
 	return v
 }
