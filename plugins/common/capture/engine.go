@@ -141,7 +141,9 @@ func (e *Engine) Run(ctx context.Context, from sdk.Position, out sdk.Emitter) er
 			case Trigger, Notify:
 				err = e.drainLoop(ctx, out)
 			default:
-				err = errStop{fmt.Errorf("strategy %s is not implemented by this engine", e.strategy)}
+				// Validate admits only strategies the dialect's capabilities
+				// cover, and no dialect offers commit_order yet.
+				err = errStop{fmt.Errorf("strategy %s: %s offers no reader for it", e.strategy, e.src.Name())}
 			}
 		}
 		if ctx.Err() != nil {
