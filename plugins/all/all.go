@@ -6,4 +6,5 @@ import (
 	_ "github.com/rowflux/rowflux/plugins/inputs/generate"
 	_ "github.com/rowflux/rowflux/plugins/inputs/sqlite"
 	_ "github.com/rowflux/rowflux/plugins/outputs/stdout"
+	_ "github.com/rowflux/rowflux/plugins/processors/filter"
 )
