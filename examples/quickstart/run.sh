@@ -14,12 +14,12 @@ mkdir -p "$DIR"
 "$BIN" workload --dsn "sqlite://$DB" --schema-only
 "$BIN" setup --config examples/quickstart/pipeline.toml >/dev/null
 
-"$BIN" workload --dsn "sqlite://$DB" --rate 5 --ledger "$DIR/ledger.jsonl" 2>"$DIR/workload.log" &
+"$BIN" workload --dsn "sqlite://$DB" --rate 20 --ledger "$DIR/ledger.jsonl" 2>"$DIR/workload.log" &
 workload=$!
 # Ctrl-C already reaches the workload; a second signal would cut its final
 # ledger flush short, so send one only if it is still running, then wait.
 stop_workload() { kill -0 "$workload" 2>/dev/null && kill -INT "$workload" 2>/dev/null; wait "$workload" 2>/dev/null || true; }
 trap stop_workload EXIT
 
-echo "workload: writing ~5 changes/s into $DB (progress: tail -f $DIR/workload.log)" >&2
+echo "workload: writing ~20 changes/s into $DB (progress: tail -f $DIR/workload.log)" >&2
 "$BIN" --config examples/quickstart/pipeline.toml

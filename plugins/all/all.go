@@ -7,4 +7,5 @@ import (
 	_ "github.com/rowflux/rowflux/plugins/inputs/sqlite"
 	_ "github.com/rowflux/rowflux/plugins/outputs/stdout"
 	_ "github.com/rowflux/rowflux/plugins/processors/filter"
+	_ "github.com/rowflux/rowflux/plugins/processors/window"
 )
