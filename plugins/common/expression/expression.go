@@ -32,14 +32,28 @@ type Expr struct {
 	// event without running the VM.
 	name string
 	// names are the names the expression reads; only these are put into
-	// the environment before it runs.
+	// the environment before it runs, unless it uses $env (all).
 	names []string
+	all   bool
 }
 
-type nameCollector struct{ names []string }
+type nameCollector struct {
+	names []string
+	all   bool
+}
 
 func (c *nameCollector) Visit(n *ast.Node) {
-	if id, ok := (*n).(*ast.IdentifierNode); ok && !slices.Contains(c.names, id.Value) {
+	id, ok := (*n).(*ast.IdentifierNode)
+	if !ok {
+		return
+	}
+	if id.Value == "$env" {
+		// $env reaches names by string at run time: the whole
+		// environment must be current.
+		c.all = true
+		return
+	}
+	if !slices.Contains(c.names, id.Value) {
 		c.names = append(c.names, id.Value)
 	}
 }
@@ -66,7 +80,7 @@ func compile(src string, extra ...expr.Option) (*Expr, error) {
 	}
 	var c nameCollector
 	ast.Walk(&node, &c)
-	x.names = c.names
+	x.names, x.all = c.names, c.all
 	return x, nil
 }
 
@@ -105,6 +119,26 @@ var opValues = func() []any {
 	return out
 }()
 
+// loadAll replaces the environment with the whole current event, with the
+// same precedence as lookup (first field, then tag, then built-in).
+func (v *Evaluator) loadAll() {
+	clear(v.env)
+	e := v.event
+	for i := len(e.Fields) - 1; i >= 0; i-- {
+		v.env[e.Fields[i].Key] = e.Fields[i].Value
+	}
+	for _, t := range e.Tags {
+		if _, ok := v.env[t.Key]; !ok {
+			v.env[t.Key] = t.Value
+		}
+	}
+	for _, n := range [...]string{"op", "table", "time"} {
+		if _, ok := v.env[n]; !ok {
+			v.env[n] = v.lookup(n)
+		}
+	}
+}
+
 // lookup reads a name from the current event with the environment's
 // precedence (field, tag, built-in).
 func (v *Evaluator) lookup(name string) any {
@@ -136,10 +170,14 @@ func (v *Evaluator) Eval(x *Expr) (any, error) {
 	if x.name != "" {
 		return v.lookup(x.name), nil
 	}
-	// Only the names this expression reads are set; values left from other
-	// events under other names are never read by it.
-	for _, n := range x.names {
-		v.env[n] = v.lookup(n)
+	if x.all {
+		v.loadAll()
+	} else {
+		// Only the names this expression reads are set; values left from
+		// other events under other names are never read by it.
+		for _, n := range x.names {
+			v.env[n] = v.lookup(n)
+		}
 	}
 	out, err := v.vm.Run(x.prog, v.env)
 	if err != nil {
@@ -166,7 +204,9 @@ func (v *Evaluator) EvalBool(x *Expr) (bool, error) {
 func Float(v any) (float64, bool) {
 	switch x := v.(type) {
 	case float64:
-		return x, !math.IsNaN(x)
+		// NaN and ±Inf would poison sums and cannot be written as line
+		// protocol.
+		return x, !math.IsNaN(x) && !math.IsInf(x, 0)
 	case int64:
 		return float64(x), true
 	case int:

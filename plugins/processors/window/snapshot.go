@@ -213,7 +213,9 @@ func (w *Window) Restore(data []byte) error {
 	w.reset()
 	w.wm = s.Watermark
 	w.maxT, w.hasMax = s.MaxT, s.HasMax
-	w.lastArr, w.hasArr = s.LastArrival, s.HasArrival
+	// A restart is not idleness: the time the agent was down must not
+	// advance the watermark past the events replayed after this state.
+	w.lastArr, w.hasArr = w.clock().UnixNano(), s.HasArrival
 	w.lastUpd, w.hasUpd = s.LastUpdate, s.HasUpdate
 	for _, ss := range s.States {
 		if len(ss.Aggs) != len(w.fields) {

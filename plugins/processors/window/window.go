@@ -457,9 +457,10 @@ func (w *Window) Process(_ context.Context, batch sdk.Batch) (sdk.Batch, error) 
 	var out sdk.Batch
 	if w.timeX == nil {
 		out = w.advance(out, now)
-	} else {
-		out = w.idleAdvance(out, now)
 	}
+	// In event time, arriving events show the source is not idle: the idle
+	// advance is Tick's alone, so it cannot turn this batch's own events
+	// late after a quiet spell.
 	for i := range batch {
 		out = w.processEvent(out, &batch[i], now)
 	}

@@ -6,11 +6,11 @@ import (
 	"github.com/rowflux/rowflux/sdk"
 )
 
-// TestReviewStaleEnv: the Evaluator reuses one environment map and sets
+// TestDollarEnvSeesTheCurrentEvent: the Evaluator reuses one environment map and sets
 // only the identifiers an expression's AST names. An expression that reads
 // the environment without naming an identifier ($env) sees values left in
 // the map by a previous event (here: through another expression).
-func TestReviewStaleEnv(t *testing.T) {
+func TestDollarEnvSeesTheCurrentEvent(t *testing.T) {
 	first, err := Compile("amount * 2") // sets env["amount"] = 10 for event 1
 	if err != nil {
 		t.Fatal(err)
