@@ -257,8 +257,19 @@ func (d *digest) quantile(q float64, scratch *[]float64) float64 {
 		sort.Float64s(s)
 		return exactQuantile(s, q)
 	}
-	d.flush()
+	// Read from a copy: flushing the digest itself on every read would make
+	// its compression, and so later results, depend on when results were
+	// read (update-mode emissions, corrections).
 	cs := d.td.Centroids()
+	if len(d.raw) > 0 {
+		tmp := tdigest.NewWithCompression(compression)
+		tmp.AddCentroidList(cs)
+		for _, x := range d.raw {
+			tmp.Add(x, 1)
+		}
+		tmp.Count()
+		cs = tmp.Centroids()
+	}
 	if len(cs) == 1 {
 		return cs[0].Mean
 	}

@@ -210,6 +210,21 @@ func (w *Window) Restore(data []byte) error {
 			"(measurement, type, size, hop, gap, fields, group_by, time or where changed); " +
 			"restore the previous configuration or discard the state (--reset-state)")
 	}
+	// Check every record before touching the current state, so that a
+	// corrupt state leaves the processor as it was.
+	for _, ss := range s.States {
+		if len(ss.Aggs) != len(w.fields) {
+			return fmt.Errorf("window: the state has %d aggregates per group, the configuration %d", len(ss.Aggs), len(w.fields))
+		}
+		if _, err := decodeKey(ss.Key, len(w.groups)); err != nil {
+			return fmt.Errorf("window: corrupt state: %w", err)
+		}
+		for i := range ss.Aggs {
+			if _, err := ss.Aggs[i].V.decode(); err != nil {
+				return fmt.Errorf("window: corrupt state: fields.%s: %w", w.fields[i].name, err)
+			}
+		}
+	}
 	w.reset()
 	w.wm = s.Watermark
 	w.maxT, w.hasMax = s.MaxT, s.HasMax

@@ -127,6 +127,9 @@ type fieldSpec struct {
 	p    float64
 }
 
+// maxHopsPerEvent bounds size/hop for hopping windows.
+const maxHopsPerEvent = 1000
+
 // window is one tumbling or hopping window.
 type window struct {
 	start, end int64
@@ -272,6 +275,10 @@ func (w *Window) Init(env sdk.Env) error {
 		}
 		if w.hop > w.size {
 			return fmt.Errorf("hop: %s is larger than size %s (windows would leave gaps)", w.Hop, w.Size)
+		}
+		// Every event updates size/hop windows: bound the fan-out.
+		if w.size/w.hop > maxHopsPerEvent {
+			return fmt.Errorf("hop: %s puts each event in more than %d windows of size %s", w.Hop, maxHopsPerEvent, w.Size)
 		}
 		if w.gap != 0 {
 			return errors.New("gap: only for session windows")
