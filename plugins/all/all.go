@@ -5,6 +5,7 @@ package all
 import (
 	_ "github.com/rowflux/rowflux/plugins/inputs/generate"
 	_ "github.com/rowflux/rowflux/plugins/inputs/sqlite"
+	_ "github.com/rowflux/rowflux/plugins/outputs/influxdb"
 	_ "github.com/rowflux/rowflux/plugins/outputs/stdout"
 	_ "github.com/rowflux/rowflux/plugins/processors/filter"
 	_ "github.com/rowflux/rowflux/plugins/processors/window"
