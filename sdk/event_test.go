@@ -143,3 +143,33 @@ func TestSleep(t *testing.T) {
 		t.Fatal("Sleep on a cancelled context went on")
 	}
 }
+
+func TestLogThrottle(t *testing.T) {
+	var th LogThrottle
+	t0 := time.Unix(0, 0)
+	steps := []struct {
+		at   time.Duration
+		n    int64
+		want int64
+	}{
+		{0, 1, 1},                // the first is logged at once
+		{time.Second, 2, 0},      // held back
+		{9 * time.Second, 1, 0},  // still within 10 s
+		{10 * time.Second, 1, 4}, // the line stands for everything since
+		{11 * time.Second, 0, 0}, // nothing new
+		{30 * time.Second, 0, 0}, // nothing pending, nothing to log
+		{31 * time.Second, 5, 5}, // interval passed
+		{32 * time.Second, 7, 0}, // held back again
+	}
+	for i, s := range steps {
+		if got := th.Note(t0.Add(s.at), s.n); got != s.want {
+			t.Fatalf("step %d: Note = %d, want %d", i, got, s.want)
+		}
+	}
+	if got := th.Flush(); got != 7 {
+		t.Fatalf("Flush = %d, want 7", got)
+	}
+	if got := th.Flush(); got != 0 {
+		t.Fatalf("second Flush = %d", got)
+	}
+}

@@ -34,8 +34,7 @@ type outputRunner struct {
 	scratch sdk.Batch
 
 	written, dropped, errors *sdk.Counter
-	droppedSinceLog          int64
-	lastDropLog              time.Time
+	dropLog                  sdk.LogThrottle
 }
 
 func newOutputRunner(p *Pipeline, o Output) *outputRunner {
@@ -119,10 +118,8 @@ func (o *outputRunner) dropOldest(k int) {
 	dropped := int64(k - left)
 	o.n -= int(dropped)
 	o.dropped.Add(dropped)
-	o.droppedSinceLog += dropped
-	if now := time.Now(); now.Sub(o.lastDropLog) >= 10*time.Second {
-		o.log.Warn("output buffer full, dropped oldest events (on_full = \"drop_oldest\")", "dropped", o.droppedSinceLog, "buffer_limit", o.cfg.BufferLimit)
-		o.lastDropLog, o.droppedSinceLog = now, 0
+	if c := o.dropLog.Note(time.Now(), dropped); c > 0 {
+		o.log.Warn("output buffer full, dropped oldest events (on_full = \"drop_oldest\")", "dropped", c, "buffer_limit", o.cfg.BufferLimit)
 	}
 }
 

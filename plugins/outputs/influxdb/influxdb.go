@@ -46,9 +46,6 @@ var (
 )
 
 const (
-	// logInterval bounds how often each kind of data problem (skipped,
-	// rejected, dropped lines) is logged.
-	logInterval = 10 * time.Second
 	// maxRetryAfter bounds how long a Retry-After header can hold a write.
 	maxRetryAfter = 60 * time.Second
 	// maxKeptBuffer is the largest buffer kept between writes, so that one
@@ -558,24 +555,18 @@ func (p *InfluxDB) Close() error {
 	return nil
 }
 
-// rateLog logs a kind of problem at most once per logInterval, with the
-// count accumulated since the last message.
-type rateLog struct {
-	unlogged int64
-	last     time.Time
-}
+// rateLog logs a kind of problem at a limited rate (sdk.LogThrottle), with
+// the count accumulated since the last message.
+type rateLog struct{ sdk.LogThrottle }
 
 func (r *rateLog) note(p *InfluxDB, n int64, log func(count int64)) {
-	r.unlogged += n
-	if now := p.now(); r.last.IsZero() || now.Sub(r.last) >= logInterval {
-		log(r.unlogged)
-		r.unlogged, r.last = 0, now
+	if c := r.Note(p.now(), n); c > 0 {
+		log(c)
 	}
 }
 
 func (r *rateLog) flush(log func(count int64)) {
-	if r.unlogged > 0 {
-		log(r.unlogged)
-		r.unlogged = 0
+	if c := r.Flush(); c > 0 {
+		log(c)
 	}
 }

@@ -35,10 +35,6 @@ var (
 	_ sdk.Closer      = (*Stdout)(nil)
 )
 
-// skipLogInterval bounds how often skipped events are logged: a source that
-// produces unencodable rows would otherwise log once per batch.
-const skipLogInterval = 10 * time.Second
-
 // maxKeptBuffer is the largest buffer kept between writes, so that one huge
 // batch does not pin its memory for the life of the agent.
 const maxKeptBuffer = 16 << 20
@@ -58,11 +54,9 @@ type Stdout struct {
 	buf     []byte
 	log     *slog.Logger
 	skipped *sdk.Counter
-	// unlogged counts skipped events not yet reported in the log; lastLog is
-	// when they last were.
-	unlogged int64
-	lastLog  time.Time
-	now      func() time.Time
+	// skipLog keeps a source of unencodable rows from logging once per batch.
+	skipLog sdk.LogThrottle
+	now     func() time.Time
 }
 
 // Init validates the format and prepares the encoder.
@@ -116,30 +110,27 @@ func (s *Stdout) Write(_ context.Context, batch sdk.Batch) error {
 }
 
 // noteSkipped counts skipped events and logs them, at most once per
-// skipLogInterval, with the number skipped since the last message.
+// sdk.DefaultLogEvery, with the number skipped since the last message.
 func (s *Stdout) noteSkipped(n int) {
 	if s.skipped != nil {
 		s.skipped.Add(int64(n))
 	}
-	s.unlogged += int64(n)
-	if now := s.now(); s.lastLog.IsZero() || now.Sub(s.lastLog) >= skipLogInterval {
-		s.logSkipped()
-		s.lastLog = now
+	if c := s.skipLog.Note(s.now(), int64(n)); c > 0 {
+		s.logSkipped(c)
 	}
 }
 
-func (s *Stdout) logSkipped() {
+func (s *Stdout) logSkipped(count int64) {
 	s.log.Warn("events skipped: the output format cannot represent them",
-		"count", s.unlogged, "format", s.Format)
-	s.unlogged = 0
+		"count", count, "format", s.Format)
 }
 
 // Close reports skipped events that the rate limit kept out of the log.
 func (s *Stdout) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.unlogged > 0 && s.log != nil {
-		s.logSkipped()
+	if c := s.skipLog.Flush(); c > 0 && s.log != nil {
+		s.logSkipped(c)
 	}
 	return nil
 }

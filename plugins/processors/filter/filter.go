@@ -40,9 +40,6 @@ func init() {
 	})
 }
 
-// logEvery bounds how often runtime expression errors are logged.
-const logEvery = 10 * time.Second
-
 // Filter is the processor. Create it with New (or through the registry),
 // decode configuration into it, then call Init before Process.
 type Filter struct {
@@ -76,11 +73,10 @@ type Filter struct {
 	evalErrors    *sdk.Counter
 	eventsDropped *sdk.Counter
 
-	// Runtime errors not yet logged, and when the last log line was written.
-	pending    int64
-	pendingErr error
-	lastLogged time.Time
-	loggedOnce bool
+	// errLog limits runtime-error lines; errExample is the first error
+	// since the last line, quoted in the next one.
+	errLog     sdk.LogThrottle
+	errExample error
 	now        func() time.Time
 }
 
@@ -192,7 +188,7 @@ func (f *Filter) Init(env sdk.Env) error {
 	if f.now == nil {
 		f.now = time.Now
 	}
-	f.pending, f.pendingErr, f.loggedOnce = 0, nil, false
+	f.errLog, f.errExample = sdk.LogThrottle{}, nil
 	f.compiled = true
 	return nil
 }
@@ -270,7 +266,7 @@ func (f *Filter) Process(_ context.Context, batch sdk.Batch) (sdk.Batch, error) 
 	if dropped > 0 {
 		f.eventsDropped.Add(dropped)
 	}
-	f.flushLog()
+	f.flushLog(0)
 	return batch[:out], nil
 }
 
@@ -488,25 +484,18 @@ func tagText(v any) (string, bool) {
 // of the next log line.
 func (f *Filter) evalError(key string, err error) {
 	f.evalErrors.Inc()
-	f.pending++
-	if f.pendingErr == nil {
-		f.pendingErr = fmt.Errorf("%s: %w", key, err)
+	if f.errExample == nil {
+		f.errExample = fmt.Errorf("%s: %w", key, err)
 	}
-	f.flushLog()
+	f.flushLog(1)
 }
 
-// flushLog logs the pending errors unless a line was written less than
-// logEvery ago.
-func (f *Filter) flushLog() {
-	if f.pending == 0 {
-		return
+// flushLog records n new errors and writes a line when the throttle lets
+// one through.
+func (f *Filter) flushLog(n int64) {
+	if c := f.errLog.Note(f.now(), n); c > 0 {
+		f.log.Warn("expression errors: failed where drops the event, a failed computed field is left out",
+			"errors", c, "example", f.errExample.Error())
+		f.errExample = nil
 	}
-	now := f.now()
-	if f.loggedOnce && now.Sub(f.lastLogged) < logEvery {
-		return
-	}
-	f.log.Warn("expression errors: failed where drops the event, a failed computed field is left out",
-		"errors", f.pending, "example", f.pendingErr.Error())
-	f.pending, f.pendingErr = 0, nil
-	f.lastLogged, f.loggedOnce = now, true
 }

@@ -408,7 +408,7 @@ func (w *Window) emitDirty(out sdk.Batch) sdk.Batch {
 	return out
 }
 
-// evalError counts an evaluation error and logs it at most every logEvery.
+// evalError counts an evaluation error and logs it at a limited rate.
 func (w *Window) evalError(where string, err error) {
 	w.cEval.Inc()
 	w.rateLimited(&w.evalLog, func(n int64) {
@@ -417,14 +417,10 @@ func (w *Window) evalError(where string, err error) {
 	})
 }
 
-// rateLimited calls log with the number of occurrences since the last
-// call, at most every logEvery of processing time.
-func (w *Window) rateLimited(r *rateLog, log func(n int64)) {
-	r.since++
-	now := w.clock().UnixNano()
-	if r.any && now-r.last < int64(logEvery) {
-		return
+// rateLimited records one occurrence and calls log with the number since
+// the last line when the throttle lets one through (processing time).
+func (w *Window) rateLimited(r *sdk.LogThrottle, log func(n int64)) {
+	if n := r.Note(w.clock(), 1); n > 0 {
+		log(n)
 	}
-	log(r.since)
-	r.any, r.last, r.since = true, now, 0
 }

@@ -41,10 +41,6 @@ const (
 	DefaultMaxGroups = 100000
 )
 
-// logEvery bounds how often repeated warnings (evaluation errors, refused
-// groups) are logged.
-const logEvery = 10 * time.Second
-
 type windowType uint8
 
 const (
@@ -91,7 +87,7 @@ type Window struct {
 	cLate, cCorr, cRefused  *sdk.Counter
 	cEval                   *sdk.Counter
 	ready                   bool
-	evalLog, refusedLog     rateLog
+	evalLog, refusedLog     sdk.LogThrottle
 	keyBuf, txtBuf, sortBuf []byte
 	scratch                 []float64
 	vals                    []argVal
@@ -169,12 +165,6 @@ type input struct {
 	f      float64
 	v      any
 	lo, hi int // count_distinct: text in txtBuf[lo:hi]
-}
-
-type rateLog struct {
-	last  int64
-	since int64
-	any   bool
 }
 
 var (
