@@ -7,6 +7,7 @@ import (
 	_ "github.com/rowflux/rowflux/plugins/inputs/sqlite"
 	_ "github.com/rowflux/rowflux/plugins/outputs/influxdb"
 	_ "github.com/rowflux/rowflux/plugins/outputs/stdout"
+	_ "github.com/rowflux/rowflux/plugins/outputs/websocket"
 	_ "github.com/rowflux/rowflux/plugins/processors/filter"
 	_ "github.com/rowflux/rowflux/plugins/processors/window"
 )
