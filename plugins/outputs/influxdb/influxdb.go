@@ -410,7 +410,7 @@ func (p *InfluxDB) post(ctx context.Context, payload []byte, n int) (tooLarge bo
 			continue
 		}
 		switch {
-		case status == http.StatusOK || status == http.StatusNoContent:
+		case status >= 200 && status < 300: // 204 from InfluxDB; any 2xx means accepted
 			p.preferred = i
 			return false, nil
 		case status == http.StatusRequestEntityTooLarge:
@@ -460,10 +460,22 @@ func (p *InfluxDB) wait(ctx context.Context, d time.Duration, err error) error {
 // the response body. The error is a transport error with no URL in it
 // (url.Error is unwrapped: the caller names the endpoint safely).
 func (p *InfluxDB) do(ctx context.Context, ep *endpoint, body []byte) (int, http.Header, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.write, bytes.NewReader(body))
+	// The transport may still be sending the body after Do returns (a
+	// server can answer 413, 401 or 503 before reading it all); the body is
+	// a reused buffer, so wait until the transport has closed it.
+	tb := &trackedBody{Reader: bytes.NewReader(body), done: make(chan struct{})}
+	defer func() {
+		if !tb.wait(time.Duration(p.Timeout)) {
+			p.abandonBuffers()
+		}
+	}()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.write, tb)
 	if err != nil {
+		tb.Close()
 		return 0, nil, nil, errors.New("cannot build request")
 	}
+	req.ContentLength = int64(len(body))
+	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	req.Header.Set("Content-Type", "text/plain; charset=utf-8")
 	if p.gzip {
 		req.Header.Set("Content-Encoding", "gzip")
@@ -490,12 +502,45 @@ func (p *InfluxDB) do(ctx context.Context, ep *endpoint, body []byte) (int, http
 	}
 	defer resp.Body.Close()
 	var b []byte
-	if resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusOK {
+	if resp.StatusCode < 200 || resp.StatusCode >= 300 {
 		b, _ = io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
 	}
 	// Drain a little so that the connection can be reused.
 	io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseBody))
 	return resp.StatusCode, resp.Header, b, nil
+}
+
+// trackedBody tells when the HTTP transport is done with a request body.
+type trackedBody struct {
+	*bytes.Reader
+	done chan struct{}
+	once sync.Once
+}
+
+func (b *trackedBody) Close() error {
+	b.once.Do(func() { close(b.done) })
+	return nil
+}
+
+// wait reports whether the transport closed the body within d. It always
+// closes it in the end, after sending it or failing to; a peer that answers
+// and then stops reading can make that take long.
+func (b *trackedBody) wait(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-b.done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// abandonBuffers leaves the current buffers to a transport that may still
+// read them and continues with private copies.
+func (p *InfluxDB) abandonBuffers() {
+	p.buf = bytes.Clone(p.buf)
+	p.zbuf = bytes.Buffer{}
 }
 
 // noteRejected counts and logs the lines a 400/422 answer rejected.
