@@ -79,6 +79,31 @@ type Waiter interface {
 	Wait(ctx context.Context, timeout time.Duration) (bool, error)
 }
 
+// VersionReader reads rows by the version their last committed change
+// gave them (ORA_ROWSCN on Oracle, xmin on PostgreSQL), bounded by the
+// source's commit horizon: the commit_order strategy.
+type VersionReader interface {
+	// Horizon returns the current commit horizon H: every transaction that
+	// can still commit will give its rows versions ≥ H. The engine reads it
+	// before each delta query and, once every row below it is emitted,
+	// resumes from it: never from the largest version seen, which could
+	// pass a transaction that commits later with a smaller version.
+	Horizon(ctx context.Context) (uint64, error)
+	// Changed returns up to limit rows whose version v satisfies
+	// low ≤ v < high (as the dialect defines the order, e.g. epoch-aware for
+	// xids), with (v, key...) > after when after is not nil, ordered by
+	// version then key. Values are in t.Columns order; Page.Cursor is the
+	// (version, key...) of the last row; Versions holds each row's version
+	// for de-duplication.
+	Changed(ctx context.Context, t *Table, low, high uint64, after []any, limit int) (VersionPage, error)
+}
+
+// VersionPage is a page of rows with their versions.
+type VersionPage struct {
+	Page
+	Versions []uint64
+}
+
 // Installer manages capture objects on the source.
 type Installer interface {
 	Setup(ctx context.Context, s Strategy, tables []*Table) error
@@ -91,6 +116,9 @@ func Supported(src Source) []Strategy {
 	var out []Strategy
 	if _, ok := src.(Poller); ok {
 		out = append(out, Polling)
+	}
+	if _, ok := src.(VersionReader); ok {
+		out = append(out, CommitOrder)
 	}
 	if _, ok := src.(Changelog); ok {
 		out = append(out, Trigger)
