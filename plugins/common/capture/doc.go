@@ -13,8 +13,9 @@
 //     deletes consumed rows only once a checkpoint covering them is durable.
 //   - notify: as trigger, but a source signal wakes the engine; a timed-out
 //     wait doubles as a safety poll.
-//   - commit_order: reserved for dialects that can read a commit horizon
-//     (ORA_ROWSCN, xmin); none in this tree implements it yet.
+//   - commit_order: rounds over a commit horizon (ORA_ROWSCN, xmin): read
+//     the horizon H first, then every row whose version is in [low, H),
+//     then low = H. The position names the round and the cursor inside it.
 //
 // Changelog sequence numbers are assigned when a row is written, not when
 // its transaction commits, so a high-water mark over them loses late

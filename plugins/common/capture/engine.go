@@ -24,6 +24,9 @@ type Engine struct {
 
 	tables []*Table
 
+	// round is the commit_order strategy's progress.
+	round round
+
 	// Changelog bookkeeping, shared with CheckpointDurable.
 	mu        sync.Mutex
 	batchNo   uint64
@@ -103,8 +106,12 @@ func (e *Engine) Run(ctx context.Context, from sdk.Position, out sdk.Emitter) er
 		e.log.Warn("checkpoint was taken with another strategy; starting this one from its beginning", "checkpointed", pos.Strategy, "configured", e.strategy)
 		pos = position{}
 	}
-	cursors, err := decodeCursors(pos)
-	if err != nil {
+	var cursors map[string][]any
+	if e.strategy == CommitOrder {
+		if e.round, err = roundFrom(pos); err != nil {
+			return err
+		}
+	} else if cursors, err = decodeCursors(pos); err != nil {
 		return err
 	}
 	// Batch numbers continue from the restored position: a checkpoint taken
@@ -140,9 +147,11 @@ func (e *Engine) Run(ctx context.Context, from sdk.Position, out sdk.Emitter) er
 				err = e.poll(ctx, out, cursors)
 			case Trigger, Notify:
 				err = e.drainLoop(ctx, out)
+			case CommitOrder:
+				err = e.commitOrder(ctx, out)
 			default:
-				// Validate admits only strategies the dialect's capabilities
-				// cover, and no dialect offers commit_order yet.
+				// Unreachable: Validate admits only strategies the dialect's
+				// capabilities cover.
 				err = errStop{fmt.Errorf("strategy %s: %s offers no reader for it", e.strategy, e.src.Name())}
 			}
 		}

@@ -17,6 +17,12 @@ type position struct {
 	Strategy Strategy            `json:"strategy"`
 	Cursors  map[string][]string `json:"cursors,omitempty"`
 	Batch    uint64              `json:"batch,omitempty"`
+	// commit_order: rows with versions in [Low, High) are being read, the
+	// tables before Table are done and Cursors holds the cursor inside
+	// tables[Table]. High == 0: between rounds, everything below Low read.
+	Low   uint64 `json:"low,omitempty"`
+	High  uint64 `json:"high,omitempty"`
+	Table int    `json:"table,omitempty"`
 }
 
 func decodePosition(p sdk.Position) (position, error) {
