@@ -37,10 +37,24 @@ type dialect interface {
 	retryable(err error) bool
 }
 
+// bulkInserter is implemented by dialects that have a faster way than one
+// INSERT per row to insert many rows in one transaction (the preload). It
+// sets every entry's CreatedAt and UpdatedAt to the time it wrote.
+type bulkInserter interface {
+	insertRows(ctx context.Context, db *sql.DB, es []Entry) error
+}
+
+// scrubber is implemented by dialects whose DSN can carry a password: scrub
+// returns err with the password removed from its text (still unwrapping to
+// err). Run passes every error it returns through it.
+type scrubber interface {
+	scrub(err error) error
+}
+
 // newDialect picks the dialect from the DSN's scheme.
 func newDialect(dsn string) (dialect, error) {
 	if dsn == "" {
-		return nil, &ConfigError{errors.New("no DSN: use sqlite://PATH")}
+		return nil, &ConfigError{errors.New("no DSN: use sqlite://PATH or postgres://USER@HOST/DATABASE")}
 	}
 	scheme, rest, ok := strings.Cut(dsn, "://")
 	if !ok {
@@ -50,8 +64,10 @@ func newDialect(dsn string) (dialect, error) {
 	switch strings.ToLower(scheme) {
 	case "sqlite":
 		return newSQLite(rest)
+	case "postgres", "postgresql":
+		return newPostgres(strings.ToLower(scheme) + "://" + rest)
 	}
-	return nil, &ConfigError{fmt.Errorf("unsupported DSN scheme %q (supported: sqlite)", scheme)}
+	return nil, &ConfigError{fmt.Errorf("unsupported DSN scheme %q (supported: sqlite, postgres)", scheme)}
 }
 
 // queries are the workload's statements in a dialect's syntax.

@@ -4,9 +4,9 @@
 // ledger: the ground truth that tests and `agent bench` compare captured
 // events against.
 //
-// The database-specific parts (opening a DSN, DDL, placeholders, which
-// errors are worth a retry) sit behind the dialect interface; SQLite is the
-// one implementation so far.
+// The database-specific parts (opening a DSN, DDL, placeholders, row
+// locks, which errors are worth a retry) sit behind the dialect interface,
+// implemented for SQLite and PostgreSQL.
 package workload
 
 import (
@@ -36,7 +36,7 @@ const preloadBatch = 5000
 // Options configure a Run. The zero value of a field means its default,
 // except Rate (0 = unpaced) and Duration (0 = until ctx is cancelled).
 type Options struct {
-	DSN           string        // "sqlite://PATH", PATH relative or absolute
+	DSN           string        // "sqlite://PATH" (PATH relative or absolute) or "postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?…]" ("postgresql://" too)
 	Rate          float64       // committed transactions per second over all writers; 0 = as fast as possible (the CLI defaults to DefaultRate)
 	Duration      time.Duration // length of the timed run (preload excluded); 0 = until ctx is cancelled
 	Writers       int           // concurrent writer goroutines; default 1
@@ -49,6 +49,12 @@ type Options struct {
 	Progress      io.Writer     // receives a progress line every ProgressEvery and a summary; nil = none
 	ProgressEvery time.Duration // default 1s
 	SchemaOnly    bool          // create the table and its index, then return: lets capture objects be set up before the first change
+
+	// onCommit, when set (by tests), is called after each timed
+	// transaction's ledger line is written, with the entry (N set), when
+	// its last attempt began (before BEGIN), when its COMMIT returned, and
+	// whether it was a long one. Called from the writers, concurrently.
+	onCommit func(e Entry, began, committed time.Time, long bool)
 }
 
 // Stats count what the timed run committed (preloaded rows are not counted).
@@ -172,6 +178,9 @@ func Run(ctx context.Context, opts Options) (Stats, error) {
 	st, err := r.run(ctx)
 	if cerr := led.close(); err == nil {
 		err = cerr
+	}
+	if s, ok := d.(scrubber); ok {
+		err = s.scrub(err)
 	}
 	if w := opts.Progress; w != nil && !opts.SchemaOnly && (err == nil || st.Elapsed > 0) {
 		fmt.Fprintf(w, "workload: done: %d commits (%d ins, %d upd, %d del) in %s, %.1f/s, %d retries, %d long tx\n",
@@ -325,6 +334,9 @@ func (r *runner) preload(ctx, dbctx context.Context) error {
 }
 
 func (r *runner) insertBatch(ctx context.Context, es []Entry) error {
+	if b, ok := r.d.(bulkInserter); ok {
+		return b.insertRows(ctx, r.db, es)
+	}
 	tx, err := r.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -409,15 +421,25 @@ func (r *runner) plan(rng *rand.Rand) change {
 // ledgers it once committed.
 func (r *runner) do(ctx, dbctx context.Context, ch change, long bool, rng *rand.Rand) error {
 	tx := r.txSeq.Add(1)
-	var e Entry
+	var (
+		e                Entry
+		began, committed time.Time
+	)
 	err := r.retry(ctx, rng, func() (err error) {
+		began = time.Now()
 		e, err = r.attempt(ctx, dbctx, ch, long)
+		committed = time.Now()
 		return err
 	})
-	committed := err == nil
-	if committed {
+	ok := err == nil
+	if ok {
 		e.Tx = tx
-		err = r.ledger.append([]Entry{e})
+		es := []Entry{e}
+		err = r.ledger.append(es)
+		e = es[0]
+		if r.opts.onCommit != nil {
+			r.opts.onCommit(e, began, committed, long)
+		}
 		r.commits.Add(1)
 		switch ch.op {
 		case OpInsert:
@@ -433,7 +455,7 @@ func (r *runner) do(ctx, dbctx context.Context, ch change, long bool, rng *rand.
 	}
 	// Only now, with the ledger line written, may another writer touch the
 	// id: the ledger's order per id is then the commit order.
-	r.live.done(ch.op, ch.id, e.UpdatedAt, committed)
+	r.live.done(ch.op, ch.id, e.UpdatedAt, ok)
 	if err != nil && !errors.Is(err, errStopped) {
 		return fmt.Errorf("%s transaction_id %d: %w", ch.op, ch.id, err)
 	}
@@ -486,7 +508,9 @@ func (r *runner) attempt(ctx, dbctx context.Context, ch change, long bool) (Entr
 // apply makes ch's change inside tx and returns its ledger entry.
 func (r *runner) apply(ctx context.Context, tx *sql.Tx, ch change) (Entry, error) {
 	// Taken inside the transaction: on SQLite the write lock is held from
-	// BEGIN, so timestamps follow commit order there.
+	// BEGIN, so timestamps follow commit order there. On PostgreSQL other
+	// writers commit while a long transaction is held, so its stamp is
+	// earlier than theirs although it commits (and is ledgered) after them.
 	t := now()
 	if ch.op == OpInsert {
 		e := Entry{ID: ch.id, Op: OpInsert, Amount: ch.amount, Currency: ch.currency, Category: ch.category, CreatedAt: t, UpdatedAt: t}

@@ -49,7 +49,14 @@ func openTable(t *testing.T, path string) *sql.DB {
 // readTable returns the table's rows by id, as ledger entries (Op empty).
 func readTable(t *testing.T, path string) map[int64]Entry {
 	t.Helper()
-	rows, err := openTable(t, path).Query(`SELECT transaction_id, printf('%.2f', amount), currency, product_category, created_at, updated_at FROM transactions`)
+	return readRows(t, openTable(t, path), `SELECT transaction_id, printf('%.2f', amount), currency, product_category, created_at, updated_at FROM transactions`)
+}
+
+// readRows runs query, which selects the table's columns in order with the
+// amount as text with 2 decimals, and returns the rows by id.
+func readRows(t *testing.T, db *sql.DB, query string) map[int64]Entry {
+	t.Helper()
+	rows, err := db.Query(query)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,6 +67,7 @@ func readTable(t *testing.T, path string) map[int64]Entry {
 		if err := rows.Scan(&e.ID, &e.Amount, &e.Currency, &e.Category, &e.CreatedAt, &e.UpdatedAt); err != nil {
 			t.Fatal(err)
 		}
+		e.CreatedAt, e.UpdatedAt = e.CreatedAt.UTC(), e.UpdatedAt.UTC()
 		m[e.ID] = e
 	}
 	if err := rows.Err(); err != nil {
@@ -122,11 +130,18 @@ func replay(t *testing.T, es []Entry) map[int64]Entry {
 // checkLedgerMatchesTable replays the ledger and compares with the table.
 func checkLedgerMatchesTable(t *testing.T, p paths) []Entry {
 	t.Helper()
-	es, err := ReadLedger(p.ledger)
+	return checkLedgerMatches(t, p.ledger, func() map[int64]Entry { return readTable(t, p.db) })
+}
+
+// checkLedgerMatches replays the ledger file and compares with the rows
+// that table returns.
+func checkLedgerMatches(t *testing.T, ledger string, table func() map[int64]Entry) []Entry {
+	t.Helper()
+	es, err := ReadLedger(ledger)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, got := replay(t, es), readTable(t, p.db)
+	want, got := replay(t, es), table()
 	if len(want) != len(got) {
 		t.Errorf("ledger leaves %d rows, table has %d", len(want), len(got))
 	}
@@ -251,7 +266,7 @@ func TestConfigErrors(t *testing.T) {
 		opts Options
 		msg  string
 	}{
-		{"other scheme", Options{DSN: "postgres://app@db/shop"}, `unsupported DSN scheme "postgres" (supported: sqlite)`},
+		{"other scheme", Options{DSN: "mysql://app@db/shop"}, `unsupported DSN scheme "mysql" (supported: sqlite, postgres)`},
 		{"no scheme", Options{DSN: "shop.db"}, "DSN has no scheme"},
 		{"no DSN", Options{}, "no DSN"},
 		{"no path", Options{DSN: "sqlite://"}, "sqlite DSN has no path"},
