@@ -32,10 +32,35 @@ func (e *Engine) drainLoop(ctx context.Context, out sdk.Emitter) error {
 }
 
 // drain emits every changelog row not emitted yet, batch by batch.
+//
+// A multi-writer source can commit a row below the highest sequence read,
+// so its drains start at a floor below which no row can still appear (0
+// without a Snapshotter) and skip rows already seen. The floor moves up to
+// the highest sequence an earlier drain read (floorNext) once every
+// transaction that could hold a sequence up to it has ended: such a
+// transaction had its id before that drain's reads finished (its first
+// write precedes the trigger's nextval), so it is below the xmax of a
+// snapshot taken after them (floorXmax); when a later snapshot's xmin
+// reaches that, its rows were visible to this drain's reads — so the floor
+// moves only after this drain has read and emitted everything.
 func (e *Engine) drain(ctx context.Context, out sdk.Emitter) error {
 	cl := e.src.(Changelog)
+	sn, snapshots := e.src.(Snapshotter)
+	snapshots = snapshots && e.seen != nil
+	var advanceTo uint64
+	if snapshots {
+		xmin, _, err := sn.Snapshot(ctx)
+		if err != nil {
+			return fmt.Errorf("read snapshot: %w", err)
+		}
+		e.mu.Lock()
+		if e.floorXmax != 0 && xmin >= e.floorXmax {
+			advanceTo = e.floorNext
+		}
+		e.mu.Unlock()
+	}
 	e.mu.Lock()
-	after := int64(0)
+	after := int64(e.floor)
 	if e.seen == nil {
 		after = e.hw
 	}
@@ -53,7 +78,7 @@ func (e *Engine) drain(ctx context.Context, out sdk.Emitter) error {
 			return fmt.Errorf("read changelog: %w", err)
 		}
 		if len(changes) == 0 {
-			return nil
+			break
 		}
 		after = changes[len(changes)-1].Seq
 		batch := make(sdk.Batch, 0, len(changes))
@@ -76,9 +101,25 @@ func (e *Engine) drain(ctx context.Context, out sdk.Emitter) error {
 			}
 		}
 		if len(changes) < e.cfg.BatchSize {
-			return nil
+			break
 		}
 	}
+	if !snapshots {
+		return nil
+	}
+	_, xmax, err := sn.Snapshot(ctx)
+	if err != nil {
+		return fmt.Errorf("read snapshot: %w", err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if advanceTo > e.floor {
+		e.floor, e.floorXmax = advanceTo, 0
+	}
+	if e.floorXmax == 0 && uint64(e.hw) > e.floor {
+		e.floorNext, e.floorXmax = uint64(e.hw), xmax
+	}
+	return nil
 }
 
 // emitChanges records a batch's sequence numbers, then emits it. Recording

@@ -73,6 +73,17 @@ type Changelog interface {
 	SeqCommitOrdered() bool
 }
 
+// Snapshotter is implemented by multi-writer changelog sources that can
+// tell when every transaction running at some moment has ended. The engine
+// uses it to stop re-reading changelog rows below a gap no transaction can
+// fill any more (a rolled-back or already deleted sequence number).
+type Snapshotter interface {
+	// Snapshot returns the current snapshot's bounds: every transaction
+	// with an id below xmin has ended; every transaction running now has an
+	// id below xmax.
+	Snapshot(ctx context.Context) (xmin, xmax uint64, err error)
+}
+
 // Waiter blocks until the source signals a committed change.
 type Waiter interface {
 	// Wait returns true when woken by a change, false when timeout passed.

@@ -37,7 +37,13 @@ type Engine struct {
 	// started before their delete committed may return them, so they leave
 	// seen only right before the next read starts.
 	tombstones []int64
-	hw         int64 // highest emitted sequence (commit-ordered sources)
+	// floor: no changelog row at or below it can still appear, so drains
+	// of a multi-writer source read above it. floorNext/floorXmax: the
+	// highest sequence read by a drain and the snapshot xmax taken before
+	// it; once the snapshot xmin reaches floorXmax, every transaction that
+	// could hold a sequence value up to floorNext has ended.
+	floor, floorNext, floorXmax uint64
+	hw                          int64 // highest emitted sequence (commit-ordered sources)
 }
 
 type emitted struct {

@@ -366,6 +366,17 @@ func (s *source) Horizon(ctx context.Context) (uint64, error) {
 	return uint64(h), err
 }
 
+// Snapshot returns the current snapshot's xmin and xmax (64-bit, epoch
+// included): the engine uses them to know when no running transaction can
+// still commit a changelog row below a sequence it has read.
+func (s *source) Snapshot(ctx context.Context) (xmin, xmax uint64, err error) {
+	var lo, hi int64
+	err = s.use(ctx, func(c *pgx.Conn) error {
+		return c.QueryRow(ctx, "SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint FROM pg_current_snapshot() AS s").Scan(&lo, &hi)
+	})
+	return uint64(lo), uint64(hi), err
+}
+
 // versionExpr reconstructs a row's 64-bit xid from its 32-bit xmin and the
 // horizon $1, for rows known to lie below it.
 const versionExpr = "($1::bigint - (($1::bigint - xmin::text::bigint) & 4294967295))"
