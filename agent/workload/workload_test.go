@@ -329,8 +329,11 @@ func TestCancelMidRunKeepsLedgerAndTableEqual(t *testing.T) {
 		t.Errorf("Run took %v after the cancel", d)
 	}
 	es := checkLedgerMatchesTable(t, p)
-	if st.LongTx != 1 || st.Commits != int64(len(es)) {
-		t.Fatalf("stats %+v, ledger has %d entries; want the one long transaction committed", st, len(es))
+	// With two writers a second long transaction can begin before the
+	// cancel lands; what matters is that every one that committed is in
+	// the ledger, which matches the table.
+	if st.LongTx < 1 || st.Commits != int64(len(es)) {
+		t.Fatalf("stats %+v, ledger has %d entries; want every commit, long transactions included, in the ledger", st, len(es))
 	}
 }
 
