@@ -121,47 +121,9 @@ func TestSQLiteCaptureMatchesLedger(t *testing.T) {
   flush_interval = "50ms"
 `, filepath.Join(dir, "state"), db, strategy))
 
-			// Capture objects go in before the first write: triggers see only
-			// changes made after they exist (no initial snapshot is taken).
-			if r := runAgent(t, nil, "setup", "--config", conf); r.code != 0 {
-				t.Fatalf("setup: %d %s", r.code, r.stderr)
-			}
-			wl := exec.Command(agentBin, "workload", "--dsn", "sqlite://"+db, "--rate", "150", "--duration", "3s",
-				"--writers", "2", "--long-tx-every", "25", "--long-tx-hold", "150ms", "--ledger", ledgerPath)
-			var wlErr bytes.Buffer
-			wl.Stderr = &wlErr
-			if err := wl.Start(); err != nil {
-				t.Fatal(err)
-			}
-			var first, second syncBuffer
-			a1 := startAgent(t, conf, &first)
-			time.Sleep(1200 * time.Millisecond)
-			a1.Process.Signal(syscall.SIGKILL)
-			a1.Wait()
-			a2 := startAgent(t, conf, &second)
-			if err := wl.Wait(); err != nil {
-				t.Fatalf("workload: %v\n%s", err, wlErr.String())
-			}
-			ledger, err := workload.ReadLedger(ledgerPath)
-			if err != nil || len(ledger) < 100 {
-				t.Fatalf("ledger: %d entries, %v", len(ledger), err)
-			}
-			// Wait until the agent has caught up: the output stops growing.
-			last, still := -1, 0
-			for deadline := time.Now().Add(20 * time.Second); still < 8 && time.Now().Before(deadline); {
-				time.Sleep(200 * time.Millisecond)
-				if n := second.Len(); n == last {
-					still++
-				} else {
-					last, still = n, 0
-				}
-			}
-			a2.Process.Signal(syscall.SIGTERM)
-			if err := a2.Wait(); err != nil {
-				t.Fatalf("agent did not stop cleanly: %v", err)
-			}
-			events := parseCaptured(t, &first, &second)
-			t.Logf("%s: ledger %d changes, captured %d events (%d before the kill)", strategy, len(ledger), len(events), len(parseCaptured(t, &first)))
+			ledger, events := killRestartScenario(t, conf, ledgerPath, 1200*time.Millisecond, 100,
+				"--dsn", "sqlite://"+db, "--rate", "150", "--duration", "3s",
+				"--writers", "2", "--long-tx-every", "25", "--long-tx-hold", "150ms")
 			if strategy == "polling" {
 				checkPolling(t, ledger, events)
 			} else {
@@ -169,6 +131,55 @@ func TestSQLiteCaptureMatchesLedger(t *testing.T) {
 			}
 		})
 	}
+}
+
+// killRestartScenario installs the capture objects of conf (before the
+// first write: triggers see only changes made after they exist, no initial
+// snapshot is taken), runs `agent workload` with the given arguments while
+// the agent captures, kills the agent with SIGKILL after killAfter,
+// restarts it, waits until its output stops growing, stops it with
+// SIGTERM, and returns the ledger and everything printed by both runs.
+func killRestartScenario(t *testing.T, conf, ledgerPath string, killAfter time.Duration, minLedger int, workloadArgs ...string) ([]workload.Entry, []captured) {
+	t.Helper()
+	if r := runAgent(t, nil, "setup", "--config", conf); r.code != 0 {
+		t.Fatalf("setup: %d %s", r.code, r.stderr)
+	}
+	wl := exec.Command(agentBin, append(append([]string{"workload"}, workloadArgs...), "--ledger", ledgerPath)...)
+	var wlErr bytes.Buffer
+	wl.Stderr = &wlErr
+	if err := wl.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var first, second syncBuffer
+	a1 := startAgent(t, conf, &first)
+	time.Sleep(killAfter)
+	a1.Process.Signal(syscall.SIGKILL)
+	a1.Wait()
+	a2 := startAgent(t, conf, &second)
+	if err := wl.Wait(); err != nil {
+		t.Fatalf("workload: %v\n%s", err, wlErr.String())
+	}
+	ledger, err := workload.ReadLedger(ledgerPath)
+	if err != nil || len(ledger) < minLedger {
+		t.Fatalf("ledger: %d entries, %v", len(ledger), err)
+	}
+	// The agent has caught up when its output stops growing.
+	last, still := -1, 0
+	for deadline := time.Now().Add(20 * time.Second); still < 8 && time.Now().Before(deadline); {
+		time.Sleep(200 * time.Millisecond)
+		if n := second.Len(); n == last {
+			still++
+		} else {
+			last, still = n, 0
+		}
+	}
+	a2.Process.Signal(syscall.SIGTERM)
+	if err := a2.Wait(); err != nil {
+		t.Fatalf("agent did not stop cleanly: %v", err)
+	}
+	events := parseCaptured(t, &first, &second)
+	t.Logf("ledger %d changes, captured %d events (%d before the kill)", len(ledger), len(events), len(parseCaptured(t, &first)))
+	return ledger, events
 }
 
 // checkChangelog: every committed change arrives, with its own row image;

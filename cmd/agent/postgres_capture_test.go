@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
-	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -63,44 +60,9 @@ func TestPostgresConcurrencySuite(t *testing.T) {
   format = "json"
   flush_interval = "50ms"
 `, filepath.Join(dir, "state"), dsn, tc.strategy, tc.extra))
-			if r := runAgent(t, nil, "setup", "--config", conf); r.code != 0 {
-				t.Fatalf("setup: %d %s", r.code, r.stderr)
-			}
-			wl := exec.Command(agentBin, "workload", "--dsn", dsn, "--rate", "300", "--duration", "4s",
-				"--writers", "4", "--long-tx-every", "10", "--long-tx-hold", "400ms", "--ledger", ledgerPath)
-			var wlErr bytes.Buffer
-			wl.Stderr = &wlErr
-			if err := wl.Start(); err != nil {
-				t.Fatal(err)
-			}
-			var first, second syncBuffer
-			a1 := startAgent(t, conf, &first)
-			time.Sleep(1500 * time.Millisecond)
-			a1.Process.Signal(syscall.SIGKILL)
-			a1.Wait()
-			a2 := startAgent(t, conf, &second)
-			if err := wl.Wait(); err != nil {
-				t.Fatalf("workload: %v\n%s", err, wlErr.String())
-			}
-			ledger, err := workload.ReadLedger(ledgerPath)
-			if err != nil || len(ledger) < 200 {
-				t.Fatalf("ledger: %d entries, %v", len(ledger), err)
-			}
-			last, still := -1, 0
-			for deadline := time.Now().Add(20 * time.Second); still < 8 && time.Now().Before(deadline); {
-				time.Sleep(200 * time.Millisecond)
-				if n := second.Len(); n == last {
-					still++
-				} else {
-					last, still = n, 0
-				}
-			}
-			a2.Process.Signal(syscall.SIGTERM)
-			if err := a2.Wait(); err != nil {
-				t.Fatalf("agent did not stop cleanly: %v", err)
-			}
-			events := parseCaptured(t, &first, &second)
-			t.Logf("%s: ledger %d changes, captured %d events (%d before the kill)", tc.name, len(ledger), len(events), len(parseCaptured(t, &first)))
+			ledger, events := killRestartScenario(t, conf, ledgerPath, 1500*time.Millisecond, 200,
+				"--dsn", dsn, "--rate", "300", "--duration", "4s",
+				"--writers", "4", "--long-tx-every", "10", "--long-tx-hold", "400ms")
 			tc.check(t, ledger, events)
 		})
 	}
