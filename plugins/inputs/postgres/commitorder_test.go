@@ -18,7 +18,7 @@ func xmlTable(t *testing.T, in *Postgres) (*source, *capture.Table) {
 	if err := in.Setup(context.Background()); err != nil { // connects and resolves; commit_order installs nothing
 		t.Fatal(err)
 	}
-	return in.src, in.engine.Tables()[0]
+	return in.src, in.Engine().Tables()[0]
 }
 
 func ids(p capture.VersionPage) []int64 {

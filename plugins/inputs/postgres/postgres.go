@@ -3,7 +3,6 @@
 package postgres
 
 import (
-	"context"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -25,8 +24,8 @@ type Postgres struct {
 	BoundByOpenTransactions *bool `toml:"bound_by_open_transactions"`
 	capture.Config
 
-	engine *capture.Engine
-	src    *source
+	capture.Input
+	src *source
 }
 
 func init() {
@@ -56,31 +55,9 @@ func (p *Postgres) Init(env sdk.Env) error {
 			src.schema = schema
 		}
 	}
-	e, err := capture.NewEngine(&p.Config, src, env)
-	if err != nil {
+	if err := p.Start(&p.Config, src, env); err != nil {
 		return err
 	}
-	p.engine, p.src = e, src
+	p.src = src
 	return nil
-}
-
-func (p *Postgres) Run(ctx context.Context, from sdk.Position, out sdk.Emitter) error {
-	return p.engine.Run(ctx, from, out)
-}
-
-func (p *Postgres) CheckpointDurable(ctx context.Context, pos sdk.Position) error {
-	return p.engine.CheckpointDurable(ctx, pos)
-}
-
-func (p *Postgres) Setup(ctx context.Context) error    { return p.engine.Setup(ctx) }
-func (p *Postgres) Teardown(ctx context.Context) error { return p.engine.Teardown(ctx) }
-func (p *Postgres) Doctor(ctx context.Context) ([]sdk.Check, error) {
-	return p.engine.Doctor(ctx)
-}
-
-func (p *Postgres) Close() error {
-	if p.engine == nil {
-		return nil
-	}
-	return p.engine.Close()
 }

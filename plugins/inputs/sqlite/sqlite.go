@@ -3,7 +3,6 @@
 package sqlite
 
 import (
-	"context"
 	_ "embed"
 	"errors"
 	"time"
@@ -23,7 +22,7 @@ type SQLite struct {
 	NotifyCheckInterval sdk.Duration `toml:"notify_check_interval"`
 	capture.Config
 
-	engine *capture.Engine
+	capture.Input
 }
 
 func init() {
@@ -46,31 +45,5 @@ func (s *SQLite) Init(env sdk.Env) error {
 		return errors.New("notify_check_interval: must be greater than 0")
 	}
 	src := &source{path: s.Path, changelog: s.ChangelogTable, checkEvery: time.Duration(s.NotifyCheckInterval)}
-	e, err := capture.NewEngine(&s.Config, src, env)
-	if err != nil {
-		return err
-	}
-	s.engine = e
-	return nil
-}
-
-func (s *SQLite) Run(ctx context.Context, from sdk.Position, out sdk.Emitter) error {
-	return s.engine.Run(ctx, from, out)
-}
-
-func (s *SQLite) CheckpointDurable(ctx context.Context, pos sdk.Position) error {
-	return s.engine.CheckpointDurable(ctx, pos)
-}
-
-func (s *SQLite) Setup(ctx context.Context) error    { return s.engine.Setup(ctx) }
-func (s *SQLite) Teardown(ctx context.Context) error { return s.engine.Teardown(ctx) }
-func (s *SQLite) Doctor(ctx context.Context) ([]sdk.Check, error) {
-	return s.engine.Doctor(ctx)
-}
-
-func (s *SQLite) Close() error {
-	if s.engine == nil {
-		return nil
-	}
-	return s.engine.Close()
+	return s.Start(&s.Config, src, env)
 }
