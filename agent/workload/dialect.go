@@ -136,20 +136,31 @@ func (d *sqliteDialect) open(ctx context.Context) (*sql.DB, error) {
 }
 
 func (d *sqliteDialect) createSchema(ctx context.Context, db *sql.DB) error {
+	if err := createTransactions(ctx, db, "INTEGER"); err != nil {
+		return fmt.Errorf("create schema on sqlite://%s: %w", d.path, err)
+	}
+	return nil
+}
+
+// createTransactions creates DESIGN.md's transactions table, with the
+// dialect's key type, and the index timestamp polling reads
+// (updated_at, transaction_id) ranges with, if they are missing. TIMESTAMP
+// columns hold UTC wall-clock values on every database, so a reader sees
+// the same values whatever its time zone.
+func createTransactions(ctx context.Context, db *sql.DB, keyType string) error {
 	for _, stmt := range []string{
 		`CREATE TABLE IF NOT EXISTS transactions (
-  transaction_id   INTEGER PRIMARY KEY,
+  transaction_id   ` + keyType + ` PRIMARY KEY,
   amount           NUMERIC(12,2) NOT NULL,
   currency         VARCHAR(3)    NOT NULL,
   product_category VARCHAR(32)   NOT NULL,
   created_at       TIMESTAMP     NOT NULL,
   updated_at       TIMESTAMP     NOT NULL
 )`,
-		// Timestamp polling reads (updated_at, transaction_id) ranges.
 		`CREATE INDEX IF NOT EXISTS transactions_updated_at ON transactions (updated_at, transaction_id)`,
 	} {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
-			return fmt.Errorf("create schema on sqlite://%s: %w", d.path, err)
+			return err
 		}
 	}
 	return nil

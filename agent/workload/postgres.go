@@ -82,23 +82,8 @@ func (d *postgresDialect) open(ctx context.Context) (*sql.DB, error) {
 }
 
 func (d *postgresDialect) createSchema(ctx context.Context, db *sql.DB) error {
-	for _, stmt := range []string{
-		// TIMESTAMP without time zone, written as UTC wall-clock values, as
-		// on SQLite: a reader sees the same values whatever its TimeZone.
-		`CREATE TABLE IF NOT EXISTS transactions (
-  transaction_id   BIGINT        PRIMARY KEY,
-  amount           NUMERIC(12,2) NOT NULL,
-  currency         VARCHAR(3)    NOT NULL,
-  product_category VARCHAR(32)   NOT NULL,
-  created_at       TIMESTAMP     NOT NULL,
-  updated_at       TIMESTAMP     NOT NULL
-)`,
-		// Timestamp polling reads (updated_at, transaction_id) ranges.
-		`CREATE INDEX IF NOT EXISTS transactions_updated_at ON transactions (updated_at, transaction_id)`,
-	} {
-		if _, err := db.ExecContext(ctx, stmt); err != nil {
-			return d.scrub(fmt.Errorf("create schema on %s: %w", d.safe, err))
-		}
+	if err := createTransactions(ctx, db, "BIGINT"); err != nil {
+		return d.scrub(fmt.Errorf("create schema on %s: %w", d.safe, err))
 	}
 	return nil
 }
