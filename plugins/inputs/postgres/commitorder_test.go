@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"github.com/rowflux/rowflux/plugins/common/inputtest"
 	"strings"
 	"testing"
 	"time"
@@ -193,8 +194,8 @@ func TestCommitOrderEngine(t *testing.T) {
 	dsn, app := newDB(t)
 	writeChanges(t, app)
 	in := newInput(t, dsn, "xmin")
-	rec, stop := start(t, in)
-	ev := rec.waitFor(t, 1)
+	rec, stop := inputtest.Start(t, in)
+	ev := rec.WaitFor(t, 1)
 	if got, want := summary(ev[0]), "transactions upsert id=1(int64) amount=13(float64) currency=EUR"; got != want {
 		t.Fatalf("got %s, want %s", got, want)
 	}
@@ -213,10 +214,10 @@ func TestCommitOrderEngine(t *testing.T) {
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	rec.waitFor(t, 3)
+	rec.WaitFor(t, 3)
 	time.Sleep(100 * time.Millisecond)
 	stop()
-	all, _ := rec.snapshot()
+	all, _ := rec.Snapshot()
 	seen := map[any]int{}
 	for _, e := range all {
 		id, _ := e.Field("transaction_id")

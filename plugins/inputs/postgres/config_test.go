@@ -3,6 +3,7 @@ package postgres
 import (
 	"bytes"
 	"context"
+	"github.com/rowflux/rowflux/plugins/common/inputtest"
 	"log/slog"
 	"strings"
 	"testing"
@@ -72,7 +73,7 @@ func TestPasswordNeverShown(t *testing.T) {
 		}
 		checks, _ := p.Doctor(context.Background())
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-		p.Run(ctx, nil, &recorder{})
+		p.Run(ctx, nil, &inputtest.Recorder{})
 		cancel()
 		p.Close()
 		all := err.Error() + logs.String()

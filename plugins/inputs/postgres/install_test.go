@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"flag"
+	"github.com/rowflux/rowflux/plugins/common/inputtest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -186,9 +187,9 @@ func TestOddColumnNames(t *testing.T) {
 	if err := in.Setup(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	rec, stop := start(t, in)
+	rec, stop := inputtest.Start(t, in)
 	pgtest.Exec(t, dsn, `INSERT INTO transactions VALUES (1, 2.5, 'a''b', 'c"d')`)
-	ev := rec.waitFor(t, 1)
+	ev := rec.WaitFor(t, 1)
 	stop()
 	a, _ := ev[0].Field("it's")
 	w, _ := ev[0].Field(`we"ird`)

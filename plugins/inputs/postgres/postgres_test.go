@@ -3,8 +3,8 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"github.com/rowflux/rowflux/plugins/common/inputtest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -54,68 +54,6 @@ func newInput(t *testing.T, dsn, strategy string, mutate ...func(*Postgres)) *Po
 	}
 	t.Cleanup(func() { in.Close() })
 	return in
-}
-
-type recorder struct {
-	mu     sync.Mutex
-	events []sdk.Event
-	at     []time.Time
-	pos    []sdk.Position
-}
-
-func (r *recorder) Emit(_ context.Context, b sdk.Batch, p sdk.Position) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	now := time.Now()
-	for range b {
-		r.at = append(r.at, now)
-	}
-	r.events = append(r.events, b...)
-	r.pos = append(r.pos, p)
-	return nil
-}
-
-func (r *recorder) snapshot() ([]sdk.Event, sdk.Position) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var last sdk.Position
-	if len(r.pos) > 0 {
-		last = r.pos[len(r.pos)-1]
-	}
-	return append([]sdk.Event(nil), r.events...), last
-}
-
-func (r *recorder) waitFor(t *testing.T, n int) []sdk.Event {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		ev, _ := r.snapshot()
-		if len(ev) >= n {
-			return ev
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	ev, _ := r.snapshot()
-	t.Fatalf("got %d events, want %d: %v", len(ev), n, summaries(ev))
-	return nil
-}
-
-func start(t *testing.T, in *Postgres) (*recorder, func()) {
-	rec := &recorder{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx, nil, rec) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return rec, stop
 }
 
 var t0 = time.Date(2026, 11, 21, 6, 0, 0, 0, time.UTC)
@@ -185,9 +123,9 @@ func TestChangelogStrategiesCaptureEveryChange(t *testing.T) {
 			if err := in.Setup(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			rec, stop := start(t, in)
+			rec, stop := inputtest.Start(t, in)
 			writeChanges(t, app)
-			ev := rec.waitFor(t, 4)
+			ev := rec.WaitFor(t, 4)
 			stop()
 			want := []string{
 				"transactions insert id=1(int64) amount=12.5(float64) currency=EUR",
@@ -200,7 +138,7 @@ func TestChangelogStrategiesCaptureEveryChange(t *testing.T) {
 			}
 			checkTypes(t, ev[2])
 			// Consumed rows are deleted once the checkpoint is durable.
-			_, pos := rec.snapshot()
+			_, pos := rec.Snapshot()
 			if err := in.CheckpointDurable(context.Background(), pos); err != nil {
 				t.Fatal(err)
 			}
@@ -216,11 +154,11 @@ func TestPollingSeesLatestStateNotDeletes(t *testing.T) {
 	dsn, app := newDB(t)
 	in := newInput(t, dsn, "polling")
 	writeChanges(t, app)
-	rec, stop := start(t, in)
-	rec.waitFor(t, 1)
+	rec, stop := inputtest.Start(t, in)
+	rec.WaitFor(t, 1)
 	time.Sleep(150 * time.Millisecond)
 	stop()
-	ev, pos := rec.snapshot()
+	ev, pos := rec.Snapshot()
 	if got, want := strings.Join(summaries(ev), "\n"), "transactions upsert id=1(int64) amount=13(float64) currency=EUR"; got != want {
 		t.Fatalf("got %s, want %s", got, want)
 	}
@@ -228,13 +166,13 @@ func TestPollingSeesLatestStateNotDeletes(t *testing.T) {
 	// Resuming from the position reads nothing old and picks up a new row.
 	exec(t, app, "INSERT INTO transactions (transaction_id, amount, currency, product_category, created_at, updated_at) VALUES (3, 1, 'GBP', 'garden', $1, $2)", t0, t0.Add(time.Second))
 	in2 := newInput(t, dsn, "polling", func(p *Postgres) { p.Tables[0].AppendOnly = true })
-	rec2 := &recorder{}
+	rec2 := &inputtest.Recorder{}
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	if err := in2.Run(ctx, pos, rec2); err != nil {
 		t.Fatal(err)
 	}
-	ev2, _ := rec2.snapshot()
+	ev2, _ := rec2.Snapshot()
 	if got, want := strings.Join(summaries(ev2), "\n"), "transactions insert id=3(int64) amount=1(float64) currency=GBP"; got != want {
 		t.Fatalf("after resume got %s, want %s", got, want)
 	}
@@ -258,9 +196,9 @@ func TestPollingBoundedByOpenTransaction(t *testing.T) {
 	}
 	exec(t, app, "INSERT INTO transactions (transaction_id, amount, currency, product_category, created_at) VALUES (1, 1, 'EUR', 'a', now())")
 	in := newInput(t, dsn, "polling")
-	rec, stop := start(t, in)
+	rec, stop := inputtest.Start(t, in)
 	time.Sleep(150 * time.Millisecond)
-	if ev, _ := rec.snapshot(); len(ev) != 0 {
+	if ev, _ := rec.Snapshot(); len(ev) != 0 {
 		t.Fatalf("emitted %v while an older transaction is open", summaries(ev))
 	}
 	if _, err := tx.Exec(ctx, "INSERT INTO transactions (transaction_id, amount, currency, product_category, created_at) VALUES (2, 2, 'EUR', 'a', now())"); err != nil {
@@ -269,7 +207,7 @@ func TestPollingBoundedByOpenTransaction(t *testing.T) {
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	ev := rec.waitFor(t, 2)
+	ev := rec.WaitFor(t, 2)
 	stop()
 	ids := map[any]bool{}
 	for _, e := range ev {
@@ -318,16 +256,14 @@ func TestNotifyWakesPromptly(t *testing.T) {
 	if err := in.Setup(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	rec, stop := start(t, in)
+	rec, stop := inputtest.Start(t, in)
 	defer stop()
 	time.Sleep(200 * time.Millisecond) // the engine drains, then waits
 	for i := range 5 {
 		before := time.Now()
 		exec(t, app, "INSERT INTO transactions (transaction_id, amount, currency, product_category, created_at, updated_at) VALUES ($1, 1, 'EUR', 'a', $2, $2)", i+1, t0)
-		rec.waitFor(t, i+1)
-		rec.mu.Lock()
-		took := rec.at[i].Sub(before)
-		rec.mu.Unlock()
+		rec.WaitFor(t, i+1)
+		took := rec.ArrivedAt(i).Sub(before)
 		if took > 200*time.Millisecond {
 			t.Fatalf("change %d reached the engine after %v (poll_interval is 1m)", i+1, took)
 		}
@@ -344,7 +280,7 @@ func TestLongTransactionCaptured(t *testing.T) {
 			if err := in.Setup(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			rec, stop := start(t, in)
+			rec, stop := inputtest.Start(t, in)
 			long := pgtest.Conn(t, dsn)
 			ctx := context.Background()
 			tx, err := long.Begin(ctx)
@@ -358,12 +294,12 @@ func TestLongTransactionCaptured(t *testing.T) {
 			for i := range 3 {
 				exec(t, app, "INSERT INTO transactions (transaction_id, amount, currency, product_category, created_at, updated_at) VALUES ($1, 1, 'EUR', 'a', $2, $2)", i+1, t0)
 			}
-			rec.waitFor(t, 3)
+			rec.WaitFor(t, 3)
 			time.Sleep(100 * time.Millisecond) // several drains pass the long transaction's sequence number
 			if err := tx.Commit(ctx); err != nil {
 				t.Fatal(err)
 			}
-			ev := rec.waitFor(t, 4)
+			ev := rec.WaitFor(t, 4)
 			stop()
 			if id, _ := ev[3].Field("transaction_id"); id != int64(100) || len(ev) != 4 {
 				t.Fatalf("got %v", summaries(ev))

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"flag"
+	"github.com/rowflux/rowflux/plugins/common/inputtest"
 	"math"
 	"os"
 	"path/filepath"
@@ -38,8 +39,8 @@ func TestTriggerImagesRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rec, stop := start(t, in)
-	ev := rec.waitFor(t, len(cases))
+	rec, stop := inputtest.Start(t, in)
+	ev := rec.WaitFor(t, len(cases))
 	stop()
 	for i, c := range cases {
 		e := ev[i]

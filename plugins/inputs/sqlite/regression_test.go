@@ -6,6 +6,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"github.com/rowflux/rowflux/plugins/common/inputtest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -57,7 +58,7 @@ func TestUndecodableChangelogRowDoesNotStallCapture(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rec := &recorder{}
+	rec := &inputtest.Recorder{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
@@ -72,7 +73,7 @@ func TestUndecodableChangelogRowDoesNotStallCapture(t *testing.T) {
 			return // a clear error is an acceptable outcome
 		default:
 		}
-		if ev, _ := rec.snapshot(); len(ev) >= 2 {
+		if ev, _ := rec.Snapshot(); len(ev) >= 2 {
 			cancel()
 			<-done
 			return
@@ -81,7 +82,7 @@ func TestUndecodableChangelogRowDoesNotStallCapture(t *testing.T) {
 	}
 	cancel()
 	<-done
-	ev, _ := rec.snapshot()
+	ev, _ := rec.Snapshot()
 	t.Fatalf("capture stalled: %d of 2 changes emitted after 5s and Run still retrying", len(ev))
 }
 

@@ -4,9 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"github.com/rowflux/rowflux/plugins/common/inputtest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -58,58 +58,6 @@ func newInput(t *testing.T, path, strategy string, mutate ...func(*SQLite)) *SQL
 	return in
 }
 
-type recorder struct {
-	mu     sync.Mutex
-	events []sdk.Event
-	pos    []sdk.Position
-}
-
-func (r *recorder) Emit(_ context.Context, b sdk.Batch, p sdk.Position) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, b...)
-	r.pos = append(r.pos, p)
-	return nil
-}
-
-func (r *recorder) snapshot() ([]sdk.Event, sdk.Position) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var last sdk.Position
-	if len(r.pos) > 0 {
-		last = r.pos[len(r.pos)-1]
-	}
-	return append([]sdk.Event(nil), r.events...), last
-}
-
-func (r *recorder) waitFor(t *testing.T, n int) []sdk.Event {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		ev, _ := r.snapshot()
-		if len(ev) >= n {
-			return ev
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	ev, _ := r.snapshot()
-	t.Fatalf("got %d events, want %d", len(ev), n)
-	return nil
-}
-
-func start(t *testing.T, in *SQLite) (*recorder, func()) {
-	rec := &recorder{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx, nil, rec) }()
-	return rec, func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}
-}
-
 var t0 = time.Date(2026, 11, 21, 6, 0, 0, 0, time.UTC)
 
 func writeChanges(t *testing.T, db *sql.DB) {
@@ -144,9 +92,9 @@ func TestChangelogStrategiesCaptureEveryChange(t *testing.T) {
 			if err := in.Setup(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			rec, stop := start(t, in)
+			rec, stop := inputtest.Start(t, in)
 			writeChanges(t, db)
-			ev := rec.waitFor(t, 4)
+			ev := rec.WaitFor(t, 4)
 			stop()
 			var got []string
 			for _, e := range ev {
@@ -177,11 +125,11 @@ func TestPollingSeesLatestStateNotDeletes(t *testing.T) {
 	path, db := newDB(t)
 	in := newInput(t, path, "polling")
 	writeChanges(t, db)
-	rec, stop := start(t, in)
-	ev := rec.waitFor(t, 1)
+	rec, stop := inputtest.Start(t, in)
+	ev := rec.WaitFor(t, 1)
 	time.Sleep(100 * time.Millisecond)
 	stop()
-	ev, pos := rec.snapshot()
+	ev, pos := rec.Snapshot()
 	var got []string
 	for _, e := range ev {
 		got = append(got, summary(e))
@@ -194,13 +142,13 @@ func TestPollingSeesLatestStateNotDeletes(t *testing.T) {
 		t.Fatal(err)
 	}
 	in2 := newInput(t, path, "polling", func(s *SQLite) { s.Tables[0].AppendOnly = true })
-	rec2 := &recorder{}
+	rec2 := &inputtest.Recorder{}
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	if err := in2.Run(ctx, pos, rec2); err != nil {
 		t.Fatal(err)
 	}
-	ev2, _ := rec2.snapshot()
+	ev2, _ := rec2.Snapshot()
 	if len(ev2) != 1 || summary(ev2[0]) != "transactions insert id=3 amount=1(float64) currency=GBP" {
 		t.Fatalf("after resume: %v", ev2)
 	}
@@ -212,9 +160,9 @@ func TestConsumedChangelogRowsAreDeletedOnlyWhenDurable(t *testing.T) {
 	if err := in.Setup(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	rec, stop := start(t, in)
+	rec, stop := inputtest.Start(t, in)
 	writeChanges(t, db)
-	rec.waitFor(t, 4)
+	rec.WaitFor(t, 4)
 	stop()
 	count := func() (n int) {
 		db.QueryRow("SELECT count(*) FROM rowflux_changelog").Scan(&n)
@@ -223,7 +171,7 @@ func TestConsumedChangelogRowsAreDeletedOnlyWhenDurable(t *testing.T) {
 	if n := count(); n != 4 {
 		t.Fatalf("changelog holds %d rows before any checkpoint, want 4", n)
 	}
-	_, pos := rec.snapshot()
+	_, pos := rec.Snapshot()
 	if err := in.CheckpointDurable(context.Background(), pos); err != nil {
 		t.Fatal(err)
 	}
@@ -360,7 +308,7 @@ func TestConfigErrors(t *testing.T) {
 func TestMissingTableStopsWithClearError(t *testing.T) {
 	path, _ := newDB(t)
 	in := newInput(t, path, "trigger", func(s *SQLite) { s.Tables[0].Name = "orders" })
-	err := in.Run(context.Background(), nil, &recorder{})
+	err := in.Run(context.Background(), nil, &inputtest.Recorder{})
 	if err == nil || !strings.Contains(err.Error(), "table orders") || !strings.Contains(err.Error(), "not found") {
 		t.Fatalf("got %v", err)
 	}
@@ -432,11 +380,11 @@ func TestPollingPagesThroughEqualTimestamps(t *testing.T) {
 		}
 	}
 	in := newInput(t, path, "polling", func(s *SQLite) { s.BatchSize = 3 })
-	rec, stop := start(t, in)
-	ev := rec.waitFor(t, 10)
+	rec, stop := inputtest.Start(t, in)
+	ev := rec.WaitFor(t, 10)
 	time.Sleep(100 * time.Millisecond)
 	stop()
-	ev, _ = rec.snapshot()
+	ev, _ = rec.Snapshot()
 	if len(ev) != 10 {
 		t.Fatalf("captured %d of 10 rows sharing a timestamp", len(ev))
 	}
