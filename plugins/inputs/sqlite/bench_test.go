@@ -10,12 +10,11 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"math"
+	"github.com/rowflux/rowflux/plugins/common/inputtest"
 	"os"
 	"path/filepath"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -252,65 +251,6 @@ func buildFixture(file string, changelog bool) (path, stats string, err error) {
 	return path, stats, nil
 }
 
-// countingEmitter counts events and checks that every transaction_id in
-// 1..want arrives once (by sum; duplicates plus gaps of equal sum aside).
-type countingEmitter struct {
-	want  int64
-	n     atomic.Int64
-	idSum atomic.Int64
-	bad   atomic.Int64 // events without an int64 transaction_id
-	done  chan struct{}
-	once  sync.Once
-}
-
-func (c *countingEmitter) Emit(_ context.Context, b sdk.Batch, _ sdk.Position) error {
-	var sum int64
-	for i := range b {
-		if id, ok := b[i].Field("transaction_id"); ok {
-			if v, ok := id.(int64); ok {
-				sum += v
-				continue
-			}
-		}
-		c.bad.Add(1)
-	}
-	c.idSum.Add(sum)
-	if c.n.Add(int64(len(b))) >= c.want {
-		c.once.Do(func() { close(c.done) })
-	}
-	return nil
-}
-
-// captureAll runs in until it has emitted want events, then stops it.
-func captureAll(b *testing.B, in *SQLite, want int64) {
-	b.Helper()
-	out := &countingEmitter{want: want, done: make(chan struct{})}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	runErr := make(chan error, 1)
-	go func() { runErr <- in.Run(ctx, nil, out) }()
-	select {
-	case <-out.done:
-	case err := <-runErr:
-		b.Fatalf("Run returned after %d of %d events: %v", out.n.Load(), want, err)
-	case <-time.After(5 * time.Minute):
-		b.Fatalf("only %d of %d events after 5 minutes", out.n.Load(), want)
-	}
-	cancel()
-	if err := <-runErr; err != nil {
-		b.Fatalf("Run: %v", err)
-	}
-	if n := out.n.Load(); n != want {
-		b.Fatalf("emitted %d events, want %d", n, want)
-	}
-	if bad := out.bad.Load(); bad != 0 {
-		b.Fatalf("%d events without an int64 transaction_id", bad)
-	}
-	if sum, wantSum := out.idSum.Load(), want*(want+1)/2; sum != wantSum {
-		b.Fatalf("transaction_id sum %d, want %d: rows missed or duplicated", sum, wantSum)
-	}
-}
-
 // BenchmarkCaptureThroughput measures how fast each strategy captures a
 // 1,000,000-row backlog: a fresh input per iteration (nothing is ever
 // deleted: CheckpointDurable is never called), run until it has emitted
@@ -331,7 +271,7 @@ func BenchmarkCaptureThroughput(b *testing.B) {
 					b.Fatal(err)
 				}
 				b.StartTimer()
-				captureAll(b, in, benchRows)
+				inputtest.CaptureAll(b, in, benchRows)
 				b.StopTimer()
 				in.Close()
 				b.StartTimer()
@@ -341,59 +281,6 @@ func BenchmarkCaptureThroughput(b *testing.B) {
 			b.ReportMetric(1e9/perRow, "rows/s")
 			b.ReportMetric(perRow, "ns/row")
 		})
-	}
-}
-
-// latencyEmitter records when each transaction_id leaves the input.
-type latencyEmitter struct {
-	mu      sync.Mutex
-	arrived []time.Time // by transaction_id
-	count   int
-	dups    int
-	unknown int
-	signal  chan struct{} // poked after each batch
-}
-
-func (l *latencyEmitter) Emit(_ context.Context, b sdk.Batch, _ sdk.Position) error {
-	now := time.Now()
-	l.mu.Lock()
-	for i := range b {
-		v, _ := b[i].Field("transaction_id")
-		id, ok := v.(int64)
-		switch {
-		case !ok || id < 0 || id >= int64(len(l.arrived)):
-			l.unknown++
-		case !l.arrived[id].IsZero():
-			l.dups++
-		default:
-			l.arrived[id] = now
-			l.count++
-		}
-	}
-	l.mu.Unlock()
-	select {
-	case l.signal <- struct{}{}:
-	default:
-	}
-	return nil
-}
-
-// waitCount waits until n distinct ids have arrived; false on timeout.
-func (l *latencyEmitter) waitCount(n int, timeout time.Duration) bool {
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		l.mu.Lock()
-		c := l.count
-		l.mu.Unlock()
-		if c >= n {
-			return true
-		}
-		select {
-		case <-l.signal:
-		case <-deadline.C:
-			return false
-		}
 	}
 }
 
@@ -446,7 +333,7 @@ func latencyRun(b *testing.B, strategy string, poll time.Duration) ([]time.Durat
 
 	n := int(latencyDuration / time.Second * latencyRate)
 	interval := time.Second / latencyRate
-	out := &latencyEmitter{arrived: make([]time.Time, n+1), signal: make(chan struct{}, 1)}
+	out := inputtest.NewArrivals(n)
 	runErr := make(chan error, 1)
 	go func() { runErr <- in.Run(ctx, nil, out) }()
 	stop := func() {
@@ -462,7 +349,7 @@ func latencyRun(b *testing.B, strategy string, poll time.Duration) ([]time.Durat
 		stop()
 		b.Fatal(err)
 	}
-	if !out.waitCount(1, poll+10*time.Second) {
+	if !out.WaitCount(1, poll+10*time.Second) {
 		stop()
 		b.Fatal("warm-up row never arrived")
 	}
@@ -482,29 +369,22 @@ func latencyRun(b *testing.B, strategy string, poll time.Duration) ([]time.Durat
 		committed[id] = time.Now()
 	}
 	rate := float64(n) / time.Since(begin).Seconds()
-	arrived := out.waitCount(n+1, poll+10*time.Second)
+	arrived := out.WaitCount(n+1, poll+10*time.Second)
 	b.StopTimer()
 	stop()
 
-	out.mu.Lock()
-	defer out.mu.Unlock()
+	count, dups, unknown := out.Counts()
 	if !arrived {
-		b.Fatalf("%s: only %d of %d committed rows arrived", strategy, out.count-1, n)
+		b.Fatalf("%s: only %d of %d committed rows arrived", strategy, count-1, n)
 	}
-	if out.dups != 0 || out.unknown != 0 {
-		b.Fatalf("%s: %d duplicate and %d unknown events", strategy, out.dups, out.unknown)
+	if dups != 0 || unknown != 0 {
+		b.Fatalf("%s: %d duplicate and %d unknown events", strategy, dups, unknown)
 	}
 	lat := make([]time.Duration, 0, n)
 	for id := 1; id <= n; id++ {
-		lat = append(lat, out.arrived[id].Sub(committed[id]))
+		lat = append(lat, out.Arrived(id).Sub(committed[id]))
 	}
 	return lat, rate
-}
-
-// percentile is the nearest-rank percentile of sorted values.
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	i := int(math.Ceil(p/100*float64(len(sorted)))) - 1
-	return sorted[max(0, min(i, len(sorted)-1))]
 }
 
 // BenchmarkNotifyLatency measures commit → event latency at 1,000
@@ -533,8 +413,8 @@ func BenchmarkNotifyLatency(b *testing.B) {
 			}
 			slices.Sort(all)
 			ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-			b.ReportMetric(ms(percentile(all, 50)), "p50-ms")
-			b.ReportMetric(ms(percentile(all, 99)), "p99-ms")
+			b.ReportMetric(ms(inputtest.Percentile(all, 50)), "p50-ms")
+			b.ReportMetric(ms(inputtest.Percentile(all, 99)), "p99-ms")
 			b.ReportMetric(ms(all[len(all)-1]), "max-ms")
 			b.ReportMetric(float64(len(all)), "events")
 			b.ReportMetric(slices.Min(rates), "changes/s")
