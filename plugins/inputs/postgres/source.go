@@ -237,14 +237,11 @@ func cursorArg(c capture.Column, n int) string {
 	return fmt.Sprintf("$%d::text::%s", n, c.Type)
 }
 
+// cursorValue widens pgx's int16/int32/float32 to the types a position
+// can store; anything else is kept as the driver returned it.
 func cursorValue(v any) any {
-	switch x := v.(type) {
-	case int16:
-		return int64(x)
-	case int32:
-		return int64(x)
-	case float32:
-		return float64(x)
+	if n, err := sdk.NormalizeValue(v); err == nil {
+		return n
 	}
 	return v
 }
