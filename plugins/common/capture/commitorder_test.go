@@ -23,6 +23,10 @@ type versionFake struct {
 	rows    map[int64]vrow // by key
 	fail    int            // fail this many Changed calls
 	reads   int
+	// unbounded: Changed ignores high, as a dialect whose versions are
+	// upper bounds (Oracle) must; afterHorizon runs once after a Horizon.
+	unbounded    bool
+	afterHorizon func()
 }
 
 type vrow struct {
@@ -76,10 +80,15 @@ func (f *versionFake) Describe(_ context.Context, _, table string) ([]ColumnInfo
 
 func (f *versionFake) Horizon(context.Context) (uint64, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	h := f.nextXid
 	for x := range f.open {
 		h = min(h, x)
+	}
+	hook := f.afterHorizon
+	f.afterHorizon = nil
+	f.mu.Unlock()
+	if hook != nil {
+		hook()
 	}
 	return h, nil
 }
@@ -94,7 +103,7 @@ func (f *versionFake) Changed(_ context.Context, t *Table, low, high uint64, aft
 	}
 	var rows []vrow
 	for _, r := range f.rows {
-		if f.open[r.xid] || r.xid < low || r.xid >= high {
+		if f.open[r.xid] || r.xid < low || (r.xid >= high && !f.unbounded) {
 			continue
 		}
 		if after != nil {
@@ -267,4 +276,36 @@ func TestCommitOrderResumesAfterAReadError(t *testing.T) {
 	if got, _ = rec.snapshot(); len(got) != 12 {
 		t.Fatalf("got %d rows after read errors, want 12: %v", len(got), got)
 	}
+}
+
+// A dialect that cannot bound versions above returns a row committed after
+// the horizon in this round and again in the next: the engine emits it
+// once, and still emits a later change of the same key.
+func TestCommitOrderDropsRowsReadAheadOfTheHorizon(t *testing.T) {
+	f := newVersionFake()
+	f.unbounded = true
+	f.commitWrite(1, "a")
+	f.afterHorizon = func() { f.commitWrite(2, "b") } // commits above the horizon just read
+	rec := &coRec{}
+	stop := runCO(t, f, coConfig(10), nil, rec)
+	defer stop()
+	rec.wait(t, 2)
+	// Several more rounds re-read row 2 (its version stays at or above the
+	// horizons read while it was being emitted) before it falls below one.
+	for deadline := time.Now().Add(time.Second); f.readCount() < 8 && time.Now().Before(deadline); {
+		time.Sleep(2 * time.Millisecond)
+	}
+	f.commitWrite(2, "c")
+	got := rec.wait(t, 3)
+	time.Sleep(20 * time.Millisecond)
+	got, _ = rec.snapshot()
+	if want := []string{"1=a", "2=b", "2=c"}; !slices.Equal(got, want) {
+		t.Fatalf("events %v, want %v", got, want)
+	}
+}
+
+func (f *versionFake) readCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.reads
 }

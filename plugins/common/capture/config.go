@@ -60,6 +60,12 @@ type TableConfig struct {
 	AppendOnly      bool     `toml:"append_only"`
 	// ColumnCase overrides the input's column_case for this table.
 	ColumnCase string `toml:"column_case"`
+	// Decimal = "string" keeps exact decimal text instead of int64/float64
+	// (dialects with arbitrary-precision numbers: Oracle NUMBER).
+	Decimal string `toml:"decimal"`
+	// Where is the condition of a query-result registration (Oracle cqn
+	// with cqn_mode = "query"): SQL run verbatim by setup.
+	Where string `toml:"where"`
 }
 
 // DefaultConfig returns the defaults capture inputs start from.
@@ -170,8 +176,28 @@ func (c *Config) Validate(dialect string, supported []Strategy) (Strategy, error
 				return "", fmt.Errorf("%s (%s).column_case: %w", at, t.Name, err)
 			}
 		}
+		if t.Decimal != "" && t.Decimal != "string" && t.Decimal != "number" {
+			return "", fmt.Errorf("%s (%s).decimal: must be \"number\" or \"string\", got %q", at, t.Name, t.Decimal)
+		}
 	}
 	return st, nil
+}
+
+// checkTableOptions rejects the per-table keys only some dialects honour
+// (decimal, where) when src does not list them in TableOptions.
+func (c *Config) checkTableOptions(src Source) error {
+	var allowed []string
+	if o, ok := src.(TableOptioner); ok {
+		allowed = o.TableOptions()
+	}
+	for i, t := range c.Tables {
+		for _, o := range []struct{ key, val string }{{"decimal", t.Decimal}, {"where", t.Where}} {
+			if o.val != "" && !slices.Contains(allowed, o.key) {
+				return fmt.Errorf("tables[%d] (%s).%s: not supported by %s", i, t.Name, o.key, src.Name())
+			}
+		}
+	}
+	return nil
 }
 
 func validCase(s string) error {

@@ -102,10 +102,16 @@ type VersionReader interface {
 	Horizon(ctx context.Context) (uint64, error)
 	// Changed returns up to limit rows whose version v satisfies
 	// low ≤ v < high (as the dialect defines the order, e.g. epoch-aware for
-	// xids), with (v, key...) > after when after is not nil, ordered by
-	// version then key. Values are in t.Columns order; Page.Cursor is the
-	// (version, key...) of the last row; Versions holds each row's version
-	// for de-duplication.
+	// xids), continuing after the cursor after when it is not nil. Values
+	// are in t.Columns order; Page.Cursor is whatever the dialect needs to
+	// continue (PostgreSQL: the (version, key...) of the last row, in
+	// (version, key) order); Versions holds each row's version.
+	//
+	// A dialect whose versions are only an upper bound of the commit
+	// (Oracle's ORA_ROWSCN until block cleanout) cannot apply high without
+	// losing rows, so it may also return rows with v ≥ high: the engine
+	// drops such a row when the next round returns it again with the same
+	// version.
 	Changed(ctx context.Context, t *Table, low, high uint64, after []any, limit int) (VersionPage, error)
 }
 
@@ -113,6 +119,20 @@ type VersionReader interface {
 type VersionPage struct {
 	Page
 	Versions []uint64
+}
+
+// TableOptioner lists the optional per-table keys a dialect honours
+// ("decimal", "where"); the others are rejected at load.
+type TableOptioner interface {
+	TableOptions() []string
+}
+
+// PseudoColumner is implemented by dialects that add columns every event
+// of a table carries although the table does not declare them (Oracle's
+// ROWID under cqn, which is all a delete can carry). They are captured
+// whatever the columns setting says.
+type PseudoColumner interface {
+	PseudoColumns() []ColumnInfo
 }
 
 // Installer manages capture objects on the source.

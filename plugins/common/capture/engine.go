@@ -57,6 +57,9 @@ func NewEngine(cfg *Config, src Source, env sdk.Env) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := cfg.checkTableOptions(src); err != nil {
+		return nil, err
+	}
 	log := env.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -96,6 +99,11 @@ func (e *Engine) connect(ctx context.Context) error {
 
 // errStop wraps errors that retrying cannot fix.
 type errStop struct{ error }
+
+// Permanent marks a dialect error that retrying cannot fix (a lost
+// privilege, a registration the database refuses): the engine stops with
+// it instead of reconnecting with backoff.
+func Permanent(err error) error { return errStop{err} }
 
 func (e errStop) Unwrap() error { return e.error }
 

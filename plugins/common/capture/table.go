@@ -104,6 +104,11 @@ func resolve(ctx context.Context, src Source, tc TableConfig, columnCase string)
 		}
 		t.KeyIdx = append(t.KeyIdx, add(c))
 	}
+	if pc, ok := src.(PseudoColumner); ok {
+		for _, c := range pc.PseudoColumns() {
+			add(c)
+		}
+	}
 	if tc.TimestampColumn != "" {
 		c, err := find("timestamp_column", tc.TimestampColumn)
 		if err != nil {

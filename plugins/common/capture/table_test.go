@@ -282,3 +282,59 @@ func TestEngineEventsCarryResolvedShape(t *testing.T) {
 		t.Error("unlisted column captured")
 	}
 }
+
+// pseudoFake adds a pseudo column, as Oracle's cqn adds ROWID.
+type pseudoFake struct{ *fakeSource }
+
+func (p pseudoFake) PseudoColumns() []ColumnInfo { return []ColumnInfo{{Name: "ROWID", Type: "ROWID"}} }
+
+func TestResolveAddsPseudoColumnsWhateverColumnsSays(t *testing.T) {
+	for _, cols := range [][]string{nil, {"amount"}} {
+		tbl, err := resolve(context.Background(), pseudoFake{ordersFake()}, TableConfig{Name: "orders", Key: []string{"id"}, Columns: cols}, "lower")
+		if err != nil {
+			t.Fatal(err)
+		}
+		names, outs := colNames(tbl)
+		if !slices.Contains(names, "ROWID") || !slices.Contains(outs, "rowid") {
+			t.Errorf("columns %v: got %v / %v, want the ROWID pseudo column captured as rowid", cols, names, outs)
+		}
+	}
+}
+
+// tableOptsFake honours the optional per-table keys.
+type tableOptsFake struct{ *fakeSource }
+
+func (tableOptsFake) TableOptions() []string { return []string{"decimal", "where"} }
+
+func TestOptionalTableKeysNeedADialectThatHonoursThem(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		table   TableConfig
+		honours bool
+		wantErr string
+	}{
+		{"decimal on a dialect without it", TableConfig{Name: "orders", Key: []string{"id"}, Decimal: "string"}, false, "tables[0] (orders).decimal: not supported by fake"},
+		{"where on a dialect without it", TableConfig{Name: "orders", Key: []string{"id"}, Where: "id > 1"}, false, "tables[0] (orders).where: not supported by fake"},
+		{"both where honoured", TableConfig{Name: "orders", Key: []string{"id"}, Decimal: "string", Where: "id > 1"}, true, ""},
+		{"bad decimal value", TableConfig{Name: "orders", Key: []string{"id"}, Decimal: "exact"}, true, `tables[0] (orders).decimal: must be "number" or "string", got "exact"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.Tables = []TableConfig{tc.table}
+			var src Source = ordersFake()
+			if tc.honours {
+				src = tableOptsFake{ordersFake()}
+			}
+			_, err := NewEngine(&cfg, src, sdk.Env{})
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || err.Error() != tc.wantErr {
+				t.Fatalf("error %v, want %q", err, tc.wantErr)
+			}
+		})
+	}
+}
