@@ -39,6 +39,9 @@ type Options struct {
 	// LogLevel overrides [agent] log_level when not empty.
 	LogLevel   string
 	ResetState bool
+	// DryRun makes setup, teardown and doctor print the statements they
+	// would send (sdk.SourcePlanner) without connecting.
+	DryRun bool
 
 	Stdout, Stderr io.Writer
 	LookupEnv      func(string) (string, bool)
@@ -111,9 +114,10 @@ func load(opts *Options, red *redactor) (*config.Config, *slog.Logger, error) {
 var metricName = regexp.MustCompile(`[^a-zA-Z0-9_]`)
 
 // env is what a plugin instance receives at Init.
-func env(log *slog.Logger, reg *selfmetrics.Registry, inst config.Instance, test bool) sdk.Env {
+func env(log *slog.Logger, reg *selfmetrics.Registry, inst config.Instance, test bool, echo func(sdk.Statement)) sdk.Env {
 	kind := strings.TrimSuffix(string(inst.Kind), "s")
 	return sdk.Env{
+		Echo:   echo,
 		Logger: log.With(kind, inst.ID),
 		Counter: func(name, help string) *sdk.Counter {
 			name = "rowflux_" + kind + "_" + metricName.ReplaceAllString(strings.TrimSuffix(name, "_total"), "_") + "_total"
@@ -132,6 +136,9 @@ type session struct {
 	reg    *selfmetrics.Registry
 	test   bool
 	opened []opened
+	// echo receives the statements source managers send (agent setup and
+	// teardown print them; a run logs them).
+	echo func(sdk.Statement)
 }
 
 type opened struct {
@@ -144,7 +151,11 @@ func newSession(opts *Options, red *redactor) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &session{cfg: cfg, log: log, reg: selfmetrics.NewRegistry(), test: opts.Test}, nil
+	s := &session{cfg: cfg, log: log, reg: selfmetrics.NewRegistry(), test: opts.Test}
+	s.echo = func(st sdk.Statement) {
+		log.Info("sending statement to the source", "purpose", st.Purpose, "sql", st.SQL)
+	}
+	return s, nil
 }
 
 // init hands a plugin its Env and validates it; an Init error is a
@@ -153,7 +164,7 @@ func newSession(opts *Options, red *redactor) (*session, error) {
 func (s *session) init(p any, inst config.Instance) error {
 	s.opened = append(s.opened, opened{inst.ID, p})
 	if in, ok := p.(sdk.Initializer); ok {
-		if err := in.Init(env(s.log, s.reg, inst, s.test)); err != nil {
+		if err := in.Init(env(s.log, s.reg, inst, s.test, s.echo)); err != nil {
 			return &ConfigError{fmt.Errorf("%s: %w", inst.ID, err)}
 		}
 	}

@@ -217,7 +217,7 @@ func TestEnvCounterNames(t *testing.T) {
 	var logs bytes.Buffer
 	log, _ := NewLogger(&logs, "info", "json")
 	reg := newRegistryForTest()
-	e := env(log, reg, instanceForTest(), false)
+	e := env(log, reg, instanceForTest(), false, nil)
 	e.Counter("late events", "Events after the watermark.").Add(3)
 	e.Logger.Info("hello")
 	var sb strings.Builder

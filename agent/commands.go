@@ -98,6 +98,18 @@ func manage(ctx context.Context, action string, opts Options, red *redactor) err
 		return err
 	}
 	defer s.close()
+	// header introduces an input's statements, once, before the first.
+	var header string
+	s.echo = func(st sdk.Statement) {
+		if header != "" {
+			io.WriteString(opts.Stdout, header)
+			header = ""
+		}
+		fmt.Fprintf(opts.Stdout, "  -- %s\n", st.Purpose)
+		for _, line := range strings.Split(st.SQL, "\n") {
+			fmt.Fprintf(opts.Stdout, "  %s\n", line)
+		}
+	}
 	managed, failed := 0, 0
 	for _, in := range s.cfg.Inputs {
 		if err := s.init(in.Plugin, in.Instance); err != nil {
@@ -108,13 +120,21 @@ func manage(ctx context.Context, action string, opts Options, red *redactor) err
 			continue
 		}
 		managed++
+		if opts.DryRun {
+			if err := printPlan(opts.Stdout, in.ID, action, in.Plugin); err != nil {
+				return err
+			}
+			continue
+		}
 		switch action {
 		case "setup":
+			header = in.ID + ": sending:\n"
 			if err := m.Setup(ctx); err != nil {
 				return fmt.Errorf("%s: setup: %w", in.ID, err)
 			}
 			fmt.Fprintf(opts.Stdout, "%s: capture objects installed\n", in.ID)
 		case "teardown":
+			header = in.ID + ": sending:\n"
 			if err := m.Teardown(ctx); err != nil {
 				return fmt.Errorf("%s: teardown: %w", in.ID, err)
 			}
@@ -152,5 +172,26 @@ func manage(ctx context.Context, action string, opts Options, red *redactor) err
 	if failed > 0 {
 		return fmt.Errorf("%w: %d check(s) failed", ErrChecksFailed, failed)
 	}
+	return nil
+}
+
+// printPlan prints what action would send for one input, without
+// connecting (--dry-run).
+func printPlan(w io.Writer, id, action string, p any) error {
+	pl, ok := p.(sdk.SourcePlanner)
+	if !ok {
+		fmt.Fprintf(w, "-- %s: cannot list its %s statements without connecting (no dry run for this input)\n", id, action)
+		return nil
+	}
+	script, err := pl.Plan(action)
+	if err != nil {
+		return fmt.Errorf("%s: %s --dry-run: %w", id, action, err)
+	}
+	fmt.Fprintf(w, "-- %s: %s (dry run: nothing was sent to the source)\n", id, action)
+	if script == "" {
+		fmt.Fprintf(w, "-- nothing to %s for this strategy\n", action)
+		return nil
+	}
+	io.WriteString(w, strings.TrimRight(script, "\n")+"\n")
 	return nil
 }

@@ -69,3 +69,58 @@ func TestManage(t *testing.T) {
 		t.Errorf("got %q", out.String())
 	}
 }
+
+// plannedInput lists its statements without connecting and reports each
+// one it sends through Env.Echo, as the Oracle input does.
+type plannedInput struct {
+	countInput
+	echo func(sdk.Statement)
+}
+
+var plannedStatements = []sdk.Statement{{Purpose: "changelog", SQL: "CREATE TABLE cl (seq INT)"}, {Purpose: "trigger", SQL: "CREATE TRIGGER t\nAFTER INSERT ON x"}}
+
+func (p *plannedInput) Init(env sdk.Env) error { p.echo = env.Echo; return nil }
+func (p *plannedInput) Setup(context.Context) error {
+	for _, st := range plannedStatements {
+		p.echo(st)
+	}
+	return nil
+}
+func (p *plannedInput) Teardown(context.Context) error              { return nil }
+func (p *plannedInput) Doctor(context.Context) ([]sdk.Check, error) { return nil, nil }
+func (p *plannedInput) Plan(action string) (string, error) {
+	if action != "setup" {
+		return "", nil
+	}
+	return "CREATE TABLE cl (seq INT);\n", nil
+}
+
+func init() {
+	sdk.RegisterInput(sdk.Registration[sdk.Input]{Name: "agenttest_planned", New: func() sdk.Input { return &plannedInput{} }})
+}
+
+func TestManagePrintsStatementsAndDryRuns(t *testing.T) {
+	dir := t.TempDir()
+	conf := writeConf(t, dir, "[[inputs.agenttest_planned]]\n[[inputs.agenttest_managed]]\n[[outputs.agenttest_mem]]\n  sink = \"planned\"\n")
+	for _, tc := range []struct {
+		action string
+		dry    bool
+		want   string
+	}{
+		{"setup", false, "inputs.agenttest_planned: sending:\n  -- changelog\n  CREATE TABLE cl (seq INT)\n  -- trigger\n  CREATE TRIGGER t\n  AFTER INSERT ON x\ninputs.agenttest_planned: capture objects installed\ninputs.agenttest_managed: capture objects installed\n"},
+		{"setup", true, "-- inputs.agenttest_planned: setup (dry run: nothing was sent to the source)\nCREATE TABLE cl (seq INT);\n" +
+			"-- inputs.agenttest_managed: cannot list its setup statements without connecting (no dry run for this input)\n"},
+		{"teardown", true, "-- inputs.agenttest_planned: teardown (dry run: nothing was sent to the source)\n-- nothing to teardown for this strategy\n" +
+			"-- inputs.agenttest_managed: cannot list its teardown statements without connecting (no dry run for this input)\n"},
+	} {
+		managedCalls = nil
+		var out bytes.Buffer
+		err := Manage(context.Background(), tc.action, Options{ConfigPath: conf, DryRun: tc.dry, Stdout: &out, Stderr: &bytes.Buffer{}})
+		if err != nil || out.String() != tc.want {
+			t.Errorf("%s dry=%v: err %v, output:\n%s\nwant:\n%s", tc.action, tc.dry, err, out.String(), tc.want)
+		}
+		if tc.dry && len(managedCalls) > 0 {
+			t.Errorf("%s --dry-run called %v on the source", tc.action, managedCalls)
+		}
+	}
+}

@@ -58,6 +58,9 @@ type Env struct {
 	// Test is true during `agent --test`: inputs must not consume or modify
 	// source state, processors emit open state at the end.
 	Test bool
+	// Echo, when set, receives each statement a SourceManager sends to its
+	// source while it runs (agent setup and teardown print them).
+	Echo func(Statement)
 }
 
 // Initializer is implemented by plugins that validate their configuration or
@@ -122,4 +125,21 @@ type SourceManager interface {
 	Setup(ctx context.Context) error
 	Teardown(ctx context.Context) error
 	Doctor(ctx context.Context) ([]Check, error)
+}
+
+// Statement is one statement `agent setup` or `agent teardown` runs, or one
+// query `agent doctor` makes, as shown to whoever reviews it first.
+type Statement struct {
+	Purpose string // a one-line comment: what the statement is for
+	SQL     string // the exact text sent to the source
+}
+
+// SourcePlanner is implemented by SourceManagers that can show, without
+// connecting, what action ("setup", "teardown" or "doctor") would send:
+// `agent setup --dry-run` prints the script so that a DBA reviews DDL
+// before it touches production. The script is in the source's own
+// client syntax (runnable as it is); Setup and Teardown send exactly its
+// statements, each reported through Env.Echo as it runs.
+type SourcePlanner interface {
+	Plan(action string) (string, error)
 }

@@ -22,8 +22,9 @@ const usage = `Usage:
                                         run the pipeline
   agent config [PLUGIN...]              print sample configuration (all, or the named plugins)
   agent plugins                         list built-in plugins
-  agent setup|teardown|doctor --config FILE
-                                        install, remove or check capture objects on the sources
+  agent setup|teardown|doctor --config FILE [--dry-run]
+                                        install, remove or check capture objects on the sources;
+                                        --dry-run prints the statements without connecting
   agent workload --dsn DSN [--rate N] [--duration D] [--writers N] [--long-tx-every N] [--long-tx-hold D]
                  [--ledger FILE] [--preload N] [--seed N] [--mix 60,30,10] [--schema-only]
                                         drive the transactions table and record a ledger of every commit
@@ -89,6 +90,7 @@ func manage(action string, args []string, stdout, stderr io.Writer) int {
 	opts := agent.Options{Stdout: stdout, Stderr: stderr}
 	fs.StringVar(&opts.ConfigPath, "config", "", "pipeline configuration `file`")
 	fs.StringVar(&opts.LogLevel, "log-level", "", "debug, info, warn or error")
+	fs.BoolVar(&opts.DryRun, "dry-run", false, "print the statements "+action+" would send, without connecting")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
