@@ -4,6 +4,7 @@ package all
 
 import (
 	_ "github.com/rowflux/rowflux/plugins/inputs/generate"
+	_ "github.com/rowflux/rowflux/plugins/inputs/oracle"
 	_ "github.com/rowflux/rowflux/plugins/inputs/postgres"
 	_ "github.com/rowflux/rowflux/plugins/inputs/sqlite"
 	_ "github.com/rowflux/rowflux/plugins/outputs/influxdb"

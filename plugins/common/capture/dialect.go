@@ -135,6 +135,14 @@ type PseudoColumner interface {
 	PseudoColumns() []ColumnInfo
 }
 
+// TableNamer is implemented by dialects where a configured name matches a
+// differently spelled stored name (Oracle folds unquoted names to upper
+// case): after Describe, it returns the stored schema and table name that
+// SQL must quote. An unqualified table stays unqualified.
+type TableNamer interface {
+	StoredName(schema, table string) (string, string)
+}
+
 // Installer manages capture objects on the source.
 type Installer interface {
 	Setup(ctx context.Context, s Strategy, tables []*Table) error

@@ -51,9 +51,19 @@ func resolve(ctx context.Context, src Source, tc TableConfig, columnCase string)
 	if err != nil {
 		return nil, err
 	}
+	out := func(s string) string {
+		if columnCase == "preserve" {
+			return s
+		}
+		return strings.ToLower(s)
+	}
 	cols, err := src.Describe(ctx, schema, name)
 	if err != nil {
 		return nil, fmt.Errorf("table %s: %w", tc.Name, err)
+	}
+	eventName := out(name)
+	if n, ok := src.(TableNamer); ok {
+		schema, name = n.StoredName(schema, name)
 	}
 	byName := map[string]ColumnInfo{}
 	for _, c := range cols {
@@ -66,13 +76,7 @@ func resolve(ctx context.Context, src Source, tc TableConfig, columnCase string)
 		}
 		return c, nil
 	}
-	out := func(s string) string {
-		if columnCase == "preserve" {
-			return s
-		}
-		return strings.ToLower(s)
-	}
-	t := &Table{Config: tc, Schema: schema, Name: name, EventName: out(name), TSIdx: -1}
+	t := &Table{Config: tc, Schema: schema, Name: name, EventName: eventName, TSIdx: -1}
 	index := map[string]int{}
 	add := func(c ColumnInfo) int {
 		k := strings.ToLower(c.Name)

@@ -1,0 +1,53 @@
+-- teardown, strategy cqn_query, tables shop.order_lines, orders
+
+-- remove every change notification registration of the handler
+DECLARE
+  TYPE t_ids IS TABLE OF NUMBER;
+  v_ids t_ids;
+BEGIN
+  SELECT DISTINCT REGID BULK COLLECT INTO v_ids FROM USER_CHANGE_NOTIFICATION_REGS
+    WHERE REGEXP_LIKE(CALLBACK, '^(plsql://)?([^?]*\.)?"?ROWFLUX_CHANGELOG\$CQN"?(\?.*)?$', 'i');
+  FOR i IN 1 .. v_ids.COUNT LOOP
+    DBMS_CQ_NOTIFICATION.DEREGISTER(v_ids(i));
+  END LOOP;
+END;
+/
+
+-- drop the notification handler
+BEGIN
+  EXECUTE IMMEDIATE 'DROP PROCEDURE "ROWFLUX_CHANGELOG$CQN"';
+EXCEPTION
+  WHEN OTHERS THEN
+    IF SQLCODE != -4043 THEN
+      RAISE;
+    END IF;
+END;
+/
+
+-- drop the changelog
+BEGIN
+  EXECUTE IMMEDIATE 'DROP TABLE "ROWFLUX_CHANGELOG" PURGE';
+EXCEPTION
+  WHEN OTHERS THEN
+    IF SQLCODE != -942 THEN
+      RAISE;
+    END IF;
+END;
+/
+
+-- drop the sequence unless another input's trigger still uses it
+DECLARE
+  v_users NUMBER;
+BEGIN
+  SELECT COUNT(*) INTO v_users FROM ALL_DEPENDENCIES
+    WHERE REFERENCED_OWNER = SYS_CONTEXT('USERENV', 'CURRENT_SCHEMA') AND REFERENCED_NAME = 'ROWFLUX_CHANGELOG_SEQ' AND REFERENCED_TYPE = 'SEQUENCE';
+  IF v_users = 0 THEN
+    EXECUTE IMMEDIATE 'DROP SEQUENCE "ROWFLUX_CHANGELOG_SEQ"';
+  END IF;
+EXCEPTION
+  WHEN OTHERS THEN
+    IF SQLCODE != -2289 THEN
+      RAISE;
+    END IF;
+END;
+/

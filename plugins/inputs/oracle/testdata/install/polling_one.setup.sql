@@ -1,0 +1,3 @@
+-- setup, strategy polling, tables orders, user rf_agent
+
+-- (nothing: this strategy installs no objects)

@@ -1,0 +1,27 @@
+-- doctor, strategy polling, tables shop.order_lines, orders, user rf_agent
+
+-- check: SELECT on "SHOP"."ORDER_LINES"
+SELECT COUNT(*) FROM (SELECT 1 FROM "SHOP"."ORDER_LINES" WHERE 1 = 0);
+-- fix:
+-- GRANT SELECT ON "SHOP"."ORDER_LINES" TO RF_AGENT;
+
+-- check: SELECT on "ORDERS"
+SELECT COUNT(*) FROM (SELECT 1 FROM "ORDERS" WHERE 1 = 0);
+-- fix:
+-- GRANT SELECT ON "ORDERS" TO RF_AGENT;
+
+-- check: SELECT on V$TRANSACTION (bound_by_open_transactions)
+SELECT COUNT(*) FROM V$TRANSACTION;
+-- fix:
+-- GRANT SELECT ON SYS.V_$TRANSACTION TO RF_AGENT;
+-- -- or set bound_by_open_transactions = false (polling may then pass rows of long transactions)
+
+-- check: index on "SHOP"."ORDER_LINES" leading with "CHANGED_AT" (polling)
+SELECT COUNT(*) FROM ALL_IND_COLUMNS WHERE TABLE_OWNER = 'SHOP' AND TABLE_NAME = 'ORDER_LINES' AND COLUMN_NAME = 'CHANGED_AT' AND COLUMN_POSITION = 1;
+-- fix:
+-- CREATE INDEX "SHOP"."ORDER_LINES$CHANGED_AT$IX" ON "SHOP"."ORDER_LINES" ("CHANGED_AT", "ORDER_ID", "LINE_NO");
+
+-- check: index on "ORDERS" leading with "UPDATED_AT" (polling)
+SELECT COUNT(*) FROM ALL_IND_COLUMNS WHERE TABLE_OWNER = SYS_CONTEXT('USERENV', 'CURRENT_SCHEMA') AND TABLE_NAME = 'ORDERS' AND COLUMN_NAME = 'UPDATED_AT' AND COLUMN_POSITION = 1;
+-- fix:
+-- CREATE INDEX "ORDERS$UPDATED_AT$IX" ON "ORDERS" ("UPDATED_AT", "ORDER_ID");

@@ -1,0 +1,11 @@
+-- doctor, strategy polling_unbounded, tables orders
+
+-- check: SELECT on "ORDERS"
+SELECT COUNT(*) FROM (SELECT 1 FROM "ORDERS" WHERE 1 = 0);
+-- fix:
+-- GRANT SELECT ON "ORDERS" TO <agent_user>;
+
+-- check: index on "ORDERS" leading with "UPDATED_AT" (polling)
+SELECT COUNT(*) FROM ALL_IND_COLUMNS WHERE TABLE_OWNER = SYS_CONTEXT('USERENV', 'CURRENT_SCHEMA') AND TABLE_NAME = 'ORDERS' AND COLUMN_NAME = 'UPDATED_AT' AND COLUMN_POSITION = 1;
+-- fix:
+-- CREATE INDEX "ORDERS$UPDATED_AT$IX" ON "ORDERS" ("UPDATED_AT", "ORDER_ID");

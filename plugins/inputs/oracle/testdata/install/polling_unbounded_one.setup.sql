@@ -1,0 +1,3 @@
+-- setup, strategy polling_unbounded, tables orders
+
+-- (nothing: this strategy installs no objects)

@@ -1,0 +1,3 @@
+-- setup, strategy rowscn, tables orders, user rf_agent
+
+-- (nothing: this strategy installs no objects)

@@ -1,0 +1,3 @@
+-- teardown, strategy rowscn, tables orders, user rf_agent
+
+-- (nothing: this strategy installs no objects)

@@ -1,0 +1,42 @@
+-- doctor, strategy rowscn, tables shop.order_lines, orders, user rf_agent
+
+-- check: SELECT on "SHOP"."ORDER_LINES"
+SELECT COUNT(*) FROM (SELECT 1 FROM "SHOP"."ORDER_LINES" WHERE 1 = 0);
+-- fix:
+-- GRANT SELECT ON "SHOP"."ORDER_LINES" TO RF_AGENT;
+
+-- check: SELECT on "ORDERS"
+SELECT COUNT(*) FROM (SELECT 1 FROM "ORDERS" WHERE 1 = 0);
+-- fix:
+-- GRANT SELECT ON "ORDERS" TO RF_AGENT;
+
+-- check: SELECT on V$DATABASE (the commit horizon CURRENT_SCN)
+SELECT CURRENT_SCN FROM V$DATABASE;
+-- fix:
+-- GRANT SELECT ON SYS.V_$DATABASE TO RF_AGENT;
+
+-- check: ROWDEPENDENCIES on "SHOP"."ORDER_LINES" (ORA_ROWSCN per row)
+SELECT DEPENDENCIES FROM ALL_TABLES WHERE OWNER = 'SHOP' AND TABLE_NAME = 'ORDER_LINES';
+-- fix:
+-- -- ROWDEPENDENCIES cannot be added by ALTER TABLE: the table must be rebuilt, e.g. in a maintenance window without writes:
+-- CREATE TABLE "SHOP"."ORDER_LINES$RD" ROWDEPENDENCIES AS SELECT * FROM "SHOP"."ORDER_LINES";
+-- -- recreate on "SHOP"."ORDER_LINES$RD" the indexes, constraints, defaults, grants, triggers and comments of "SHOP"."ORDER_LINES"
+-- -- (DBMS_METADATA.GET_DDL and GET_DEPENDENT_DDL print them), then swap the names:
+-- ALTER TABLE "SHOP"."ORDER_LINES" RENAME TO "ORDER_LINES$OLD";
+-- ALTER TABLE "SHOP"."ORDER_LINES$RD" RENAME TO "ORDER_LINES";
+-- -- and once verified: DROP TABLE "SHOP"."ORDER_LINES$OLD";
+-- -- or online, with DBMS_REDEFINITION (START_REDEF_TABLE, COPY_TABLE_DEPENDENTS, FINISH_REDEF_TABLE)
+-- -- into an interim table created with ROWDEPENDENCIES
+
+-- check: ROWDEPENDENCIES on "ORDERS" (ORA_ROWSCN per row)
+SELECT DEPENDENCIES FROM ALL_TABLES WHERE OWNER = SYS_CONTEXT('USERENV', 'CURRENT_SCHEMA') AND TABLE_NAME = 'ORDERS';
+-- fix:
+-- -- ROWDEPENDENCIES cannot be added by ALTER TABLE: the table must be rebuilt, e.g. in a maintenance window without writes:
+-- CREATE TABLE "ORDERS$RD" ROWDEPENDENCIES AS SELECT * FROM "ORDERS";
+-- -- recreate on "ORDERS$RD" the indexes, constraints, defaults, grants, triggers and comments of "ORDERS"
+-- -- (DBMS_METADATA.GET_DDL and GET_DEPENDENT_DDL print them), then swap the names:
+-- ALTER TABLE "ORDERS" RENAME TO "ORDERS$OLD";
+-- ALTER TABLE "ORDERS$RD" RENAME TO "ORDERS";
+-- -- and once verified: DROP TABLE "ORDERS$OLD";
+-- -- or online, with DBMS_REDEFINITION (START_REDEF_TABLE, COPY_TABLE_DEPENDENTS, FINISH_REDEF_TABLE)
+-- -- into an interim table created with ROWDEPENDENCIES

@@ -1,0 +1,3 @@
+-- teardown, strategy rowscn, tables shop.order_lines, orders, user rf_agent
+
+-- (nothing: this strategy installs no objects)

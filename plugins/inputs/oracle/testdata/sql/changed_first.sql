@@ -1,0 +1,9 @@
+-- case: changed_first
+-- rowscn, first page
+-- binds:
+--   :1  low: the last horizon (SCN)
+SELECT "TRANSACTION_ID", "AMOUNT", "CURRENCY", "UPDATED_AT", ORA_ROWSCN AS "RF$V", "TRANSACTION_ID" AS "RF$C0"
+FROM "SHOP"."TRANSACTIONS"
+WHERE ORA_ROWSCN > :1
+ORDER BY "TRANSACTION_ID"
+FETCH FIRST 500 ROWS ONLY

@@ -1,0 +1,11 @@
+-- case: changed_key_float126
+-- rowscn, key column FLOAT(126)
+-- binds:
+--   :1  low: the last horizon (SCN)
+--   :2  after[0] (RF$C0, K FLOAT(126))
+SELECT "K", "V", "TS", ORA_ROWSCN AS "RF$V", "K" AS "RF$C0"
+FROM "S"."T"
+WHERE ORA_ROWSCN > :1
+  AND "K" > TO_NUMBER(:2)
+ORDER BY "K"
+FETCH FIRST 500 ROWS ONLY

@@ -1,0 +1,11 @@
+-- case: changed_key_timestamp6_with_time_zone
+-- rowscn, key column TIMESTAMP(6) WITH TIME ZONE
+-- binds:
+--   :1  low: the last horizon (SCN)
+--   :2  after[0] (RF$C0, K TIMESTAMP(6) WITH TIME ZONE)
+SELECT "K", "V", "TS", ORA_ROWSCN AS "RF$V", TO_CHAR("K", 'YYYY-MM-DD HH24:MI:SS.FF9 TZH:TZM') AS "RF$C0"
+FROM "S"."T"
+WHERE ORA_ROWSCN > :1
+  AND "K" > TO_TIMESTAMP_TZ(:2, 'YYYY-MM-DD HH24:MI:SS.FF9 TZH:TZM')
+ORDER BY "K"
+FETCH FIRST 500 ROWS ONLY

@@ -1,0 +1,10 @@
+-- case: poll_first_legacy
+-- polling, first page, 11g pagination
+-- binds:
+--   :1  upper bound: upperArg(UPDATED_AT, wall, tz)
+SELECT * FROM (
+SELECT "TRANSACTION_ID", "AMOUNT", "CURRENCY", "UPDATED_AT", TO_CHAR("UPDATED_AT", 'YYYY-MM-DD HH24:MI:SS.FF9') AS "RF$C0", "TRANSACTION_ID" AS "RF$C1"
+FROM "SHOP"."TRANSACTIONS"
+WHERE "UPDATED_AT" < TO_TIMESTAMP(:1, 'YYYY-MM-DD HH24:MI:SS.FF9')
+ORDER BY "UPDATED_AT", "TRANSACTION_ID"
+) WHERE ROWNUM <= 500

@@ -1,0 +1,8 @@
+-- case: poll_upper_bounded
+-- polling upper bound with bound_by_open_transactions
+-- binds:
+--   :1  lag in seconds
+SELECT TO_CHAR(LEAST(CAST(SYSTIMESTAMP AS TIMESTAMP(9)),
+    NVL((SELECT CAST(MIN(START_DATE) AS TIMESTAMP(9)) FROM V$TRANSACTION), CAST(SYSTIMESTAMP AS TIMESTAMP(9)))) - NUMTODSINTERVAL(:1, 'SECOND'), 'YYYY-MM-DD HH24:MI:SS.FF9'),
+  TO_CHAR(SYSTIMESTAMP, 'TZH:TZM')
+FROM DUAL

@@ -1,0 +1,9 @@
+-- case: rowid_fetch_3
+-- cqn: current rows of three ROWIDs
+-- binds:
+--   :1  ROWID text 1
+--   :2  ROWID text 2
+--   :3  ROWID text 3
+SELECT ROWIDTOCHAR(ROWID) AS "RF$ROWID", "TRANSACTION_ID", "AMOUNT", "CURRENCY", "UPDATED_AT", ROWIDTOCHAR(ROWID)
+FROM "SHOP"."TRANSACTIONS"
+WHERE ROWID IN (CHARTOROWID(:1), CHARTOROWID(:2), CHARTOROWID(:3))
