@@ -3,7 +3,7 @@ GO    ?= go
 BIN   := bin/agent
 PKGS  := ./...
 
-.PHONY: all build test bench lint run configs fuzz clean
+.PHONY: all build test test-oracle bench lint run configs fuzz clean
 
 all: lint test build
 
@@ -19,6 +19,18 @@ RACE := $(shell command -v $${CC:-gcc} >/dev/null 2>&1 && echo -race)
 test:
 	@[ -n "$(RACE)" ] || echo "make test: no C compiler found; running without the race detector (install gcc for -race)"
 	$(GO) test $(RACE) -count=1 $(PKGS)
+
+## test-oracle: the Oracle tests against a real server (no CI machine runs one, so `make test`
+## skips them): make test-oracle ORACLE_DSN=oracle://rowflux:PASSWORD@localhost:1521/FREEPDB1
+## examples/oracle/README.md starts Oracle Database Free in a container and creates the user.
+## -p 1: the packages' tests share the server's transactions table, one package at a time.
+test-oracle:
+	@if [ -z "$$ORACLE_DSN" ]; then \
+		echo "make test-oracle: ORACLE_DSN is not set. Start an Oracle Database (examples/oracle/README.md), then:"; \
+		echo "  make test-oracle ORACLE_DSN=oracle://rowflux:PASSWORD@localhost:1521/FREEPDB1"; \
+		exit 1; \
+	fi
+	$(GO) test -count=1 -p 1 -run 'Oracle' $(PKGS)
 
 ## bench: every Go benchmark, on one core (the targets are per core)
 bench:

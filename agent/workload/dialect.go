@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -44,6 +45,13 @@ type bulkInserter interface {
 	insertRows(ctx context.Context, db *sql.DB, es []Entry) error
 }
 
+// timeBinder is implemented by dialects that bind created_at and
+// updated_at as something other than the UTC time.Time the ledger records
+// (Oracle: the same instant in the server's offset, see oracleDialect).
+type timeBinder interface {
+	bindTime(t time.Time) any
+}
+
 // scrubber is implemented by dialects whose DSN can carry a password: scrub
 // returns err with the password removed from its text (still unwrapping to
 // err). Run passes every error it returns through it.
@@ -54,7 +62,7 @@ type scrubber interface {
 // newDialect picks the dialect from the DSN's scheme.
 func newDialect(dsn string) (dialect, error) {
 	if dsn == "" {
-		return nil, &ConfigError{errors.New("no DSN: use sqlite://PATH or postgres://USER@HOST/DATABASE")}
+		return nil, &ConfigError{errors.New("no DSN: use sqlite://PATH, postgres://USER@HOST/DATABASE or oracle://USER:PASSWORD@HOST:PORT/SERVICE")}
 	}
 	scheme, rest, ok := strings.Cut(dsn, "://")
 	if !ok {
@@ -66,8 +74,10 @@ func newDialect(dsn string) (dialect, error) {
 		return newSQLite(rest)
 	case "postgres", "postgresql":
 		return newPostgres(strings.ToLower(scheme) + "://" + rest)
+	case "oracle":
+		return newOracle("oracle://" + rest)
 	}
-	return nil, &ConfigError{fmt.Errorf("unsupported DSN scheme %q (supported: sqlite, postgres)", scheme)}
+	return nil, &ConfigError{fmt.Errorf("unsupported DSN scheme %q (supported: sqlite, postgres, oracle)", scheme)}
 }
 
 // queries are the workload's statements in a dialect's syntax.

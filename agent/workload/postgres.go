@@ -109,13 +109,17 @@ func (*postgresDialect) retryable(err error) bool {
 // scrub returns err with every trace of the DSN's password replaced. The
 // result still unwraps to err, so errors.As finds a ConfigError or a
 // PgError inside.
-func (d *postgresDialect) scrub(err error) error {
+func (d *postgresDialect) scrub(err error) error { return scrubSecrets(err, d.dsn, d.safe, d.secrets) }
+
+// scrubSecrets returns err with the DSN replaced by its safe form and every
+// secret replaced by redacted; the result still unwraps to err.
+func scrubSecrets(err error, dsn, safe string, secrets []string) error {
 	if err == nil {
 		return nil
 	}
 	msg := err.Error()
-	clean := strings.ReplaceAll(msg, d.dsn, d.safe)
-	for _, s := range d.secrets {
+	clean := strings.ReplaceAll(msg, dsn, safe)
+	for _, s := range secrets {
 		// Very short passwords are left alone rather than garbling the
 		// message; the drivers do not print passwords anyway.
 		if len(s) >= 4 {

@@ -6,7 +6,7 @@
 //
 // The database-specific parts (opening a DSN, DDL, placeholders, row
 // locks, which errors are worth a retry) sit behind the dialect interface,
-// implemented for SQLite and PostgreSQL.
+// implemented for SQLite, PostgreSQL and Oracle.
 package workload
 
 import (
@@ -36,7 +36,7 @@ const preloadBatch = 5000
 // Options configure a Run. The zero value of a field means its default,
 // except Rate (0 = unpaced) and Duration (0 = until ctx is cancelled).
 type Options struct {
-	DSN           string        // "sqlite://PATH" (PATH relative or absolute) or "postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?…]" ("postgresql://" too)
+	DSN           string        // "sqlite://PATH" (PATH relative or absolute), "postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?…]" ("postgresql://" too) or "oracle://USER:PASSWORD@HOST:PORT/SERVICE[?…]"
 	Rate          float64       // committed transactions per second over all writers; 0 = as fast as possible (the CLI defaults to DefaultRate)
 	Duration      time.Duration // length of the timed run (preload excluded); 0 = until ctx is cancelled
 	Writers       int           // concurrent writer goroutines; default 1
@@ -349,7 +349,7 @@ func (r *runner) insertBatch(ctx context.Context, es []Entry) error {
 		e := &es[i]
 		e.CreatedAt = now()
 		e.UpdatedAt = e.CreatedAt
-		if _, err := ins.ExecContext(ctx, e.ID, e.Amount, e.Currency, e.Category, e.CreatedAt, e.UpdatedAt); err != nil {
+		if _, err := ins.ExecContext(ctx, e.ID, e.Amount, e.Currency, e.Category, r.bindTime(e.CreatedAt), r.bindTime(e.UpdatedAt)); err != nil {
 			return fmt.Errorf("insert transaction_id %d: %w", e.ID, err)
 		}
 	}
@@ -514,7 +514,7 @@ func (r *runner) apply(ctx context.Context, tx *sql.Tx, ch change) (Entry, error
 	t := now()
 	if ch.op == OpInsert {
 		e := Entry{ID: ch.id, Op: OpInsert, Amount: ch.amount, Currency: ch.currency, Category: ch.category, CreatedAt: t, UpdatedAt: t}
-		_, err := tx.StmtContext(ctx, r.stmts.insert).ExecContext(ctx, e.ID, e.Amount, e.Currency, e.Category, e.CreatedAt, e.UpdatedAt)
+		_, err := tx.StmtContext(ctx, r.stmts.insert).ExecContext(ctx, e.ID, e.Amount, e.Currency, e.Category, r.bindTime(e.CreatedAt), r.bindTime(e.UpdatedAt))
 		return e, err
 	}
 	e, err := r.read(ctx, tx, ch.id)
@@ -539,7 +539,7 @@ func (r *runner) apply(ctx context.Context, tx *sql.Tx, ch change) (Entry, error
 		if ch.category != "" {
 			e.Category = ch.category
 		}
-		res, err = tx.StmtContext(ctx, r.stmts.update).ExecContext(ctx, e.Amount, e.Category, e.UpdatedAt, ch.id)
+		res, err = tx.StmtContext(ctx, r.stmts.update).ExecContext(ctx, e.Amount, e.Category, r.bindTime(e.UpdatedAt), ch.id)
 	}
 	if err != nil {
 		return Entry{}, err
@@ -548,6 +548,15 @@ func (r *runner) apply(ctx context.Context, tx *sql.Tx, ch change) (Entry, error
 		return Entry{}, fmt.Errorf("changed %d rows, want 1 (%v): something besides the workload is writing the table", n, err)
 	}
 	return e, nil
+}
+
+// bindTime is how t, a UTC stamp the ledger records, is bound to
+// created_at or updated_at.
+func (r *runner) bindTime(t time.Time) any {
+	if b, ok := r.d.(timeBinder); ok {
+		return b.bindTime(t)
+	}
+	return t
 }
 
 // read returns the current row of id as an entry (without Op).

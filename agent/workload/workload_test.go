@@ -266,7 +266,7 @@ func TestConfigErrors(t *testing.T) {
 		opts Options
 		msg  string
 	}{
-		{"other scheme", Options{DSN: "mysql://app@db/shop"}, `unsupported DSN scheme "mysql" (supported: sqlite, postgres)`},
+		{"other scheme", Options{DSN: "mysql://app@db/shop"}, `unsupported DSN scheme "mysql" (supported: sqlite, postgres, oracle)`},
 		{"no scheme", Options{DSN: "shop.db"}, "DSN has no scheme"},
 		{"no DSN", Options{}, "no DSN"},
 		{"no path", Options{DSN: "sqlite://"}, "sqlite DSN has no path"},

@@ -72,7 +72,7 @@ func TestWorkloadCommandUsageErrors(t *testing.T) {
 		args []string
 		msg  string
 	}{
-		{"scheme", []string{"--dsn", "mysql://shop"}, `unsupported DSN scheme "mysql" (supported: sqlite, postgres)`},
+		{"scheme", []string{"--dsn", "mysql://shop"}, `unsupported DSN scheme "mysql" (supported: sqlite, postgres, oracle)`},
 		{"missing dir", []string{"--dsn", "sqlite://" + dir + "/missing/x.db"}, "does not exist"},
 		{"no dsn", []string{}, "no DSN"},
 		{"mix", []string{"--dsn", "sqlite://" + dir + "/x.db", "--mix", "1,2"}, "want three non-negative weights"},

@@ -1,0 +1,6 @@
+-- agent workload: run on every new Oracle session
+BEGIN
+  EXECUTE IMMEDIATE 'ALTER SESSION SET NLS_NUMERIC_CHARACTERS = ''.,''';
+  EXECUTE IMMEDIATE 'ALTER SESSION SET TIME_ZONE = ''' || TO_CHAR(SYSTIMESTAMP, 'TZH:TZM') || '''';
+END;
+/
