@@ -106,7 +106,7 @@ func runWorkload(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("agent workload", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	opts := workload.Options{Progress: stderr}
-	fs.StringVar(&opts.DSN, "dsn", "", "database to drive: sqlite://PATH or postgres://USER@HOST:PORT/DB")
+	fs.StringVar(&opts.DSN, "dsn", "", "database to drive: sqlite://PATH, postgres://USER@HOST:PORT/DB or oracle://USER:PASSWORD@HOST:PORT/SERVICE")
 	fs.Float64Var(&opts.Rate, "rate", workload.DefaultRate, "committed transactions per second over all writers; 0 = as fast as possible")
 	fs.DurationVar(&opts.Duration, "duration", 0, "how long to run after the preload; 0 = until SIGINT/SIGTERM")
 	fs.IntVar(&opts.Writers, "writers", 1, "concurrent writers")
