@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rowflux/rowflux/plugins/common/capture"
 	"github.com/rowflux/rowflux/sdk"
 )
 
@@ -288,6 +289,34 @@ func TestOpOf(t *testing.T) {
 	for _, in := range []string{"", "i", "R", "X", "IU", "insert"} {
 		if _, err := opOf(in); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%q", in)) {
 			t.Errorf("opOf(%q): error %v", in, err)
+		}
+	}
+}
+
+// BenchmarkConvertRows converts batches of rows shaped like the workload's
+// transactions table (NUMBER(19,0), NUMBER(12,2), VARCHAR2, TIMESTAMP):
+// the per-row cost every strategy pays on top of the fetch.
+func BenchmarkConvertRows(b *testing.B) {
+	cols := []capture.Column{
+		{Name: "TRANSACTION_ID", Type: "NUMBER(19,0)"},
+		{Name: "AMOUNT", Type: "NUMBER(12,2)"},
+		{Name: "CURRENCY", Type: "VARCHAR2(3)"},
+		{Name: "PRODUCT_CATEGORY", Type: "VARCHAR2(32)"},
+		{Name: "CREATED_AT", Type: "TIMESTAMP(6)"},
+		{Name: "UPDATED_AT", Type: "TIMESTAMP(6)"},
+	}
+	convs := make([]converter, len(cols))
+	for i, c := range cols {
+		convs[i] = converterFor(c, false)
+	}
+	now := time.Now()
+	row := []any{"1234567", "1049.95", "EUR", "books", now, now}
+	b.ReportAllocs()
+	for b.Loop() {
+		for i, f := range convs {
+			if _, err := f(row[i]); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
 }
