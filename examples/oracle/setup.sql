@@ -38,8 +38,8 @@ GRANT EXECUTE ON SYS.DBMS_ALERT TO rowflux;
 GRANT SELECT ON SYS.V_$DATABASE TO rowflux;
 
 -- polling with bound_by_open_transactions = true: the start of the oldest open
--- transaction, V$TRANSACTION.START_DATE.
-GRANT SELECT ON SYS.V_$TRANSACTION TO rowflux;
+-- transaction, GV$TRANSACTION.START_DATE.
+GRANT SELECT ON SYS.GV_$TRANSACTION TO rowflux;
 
 -- Reading job_queue_processes (cqn needs it above 0) from V$PARAMETER.
 GRANT SELECT ON SYS.V_$PARAMETER TO rowflux;

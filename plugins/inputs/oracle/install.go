@@ -1133,10 +1133,10 @@ func doctorChecks(st capture.Strategy, o objects, tables []*capture.Table, opt s
 	case capture.Polling:
 		if opt.Bounded {
 			out = append(out, check{
-				Name: "SELECT on V$TRANSACTION (bound_by_open_transactions)",
-				SQL:  "SELECT COUNT(*) FROM V$TRANSACTION",
+				Name: "SELECT on GV$TRANSACTION (bound_by_open_transactions)",
+				SQL:  "SELECT COUNT(*) FROM GV$TRANSACTION",
 				OK:   readable,
-				Fix: "GRANT SELECT ON SYS.V_$TRANSACTION TO " + u + ";\n" +
+				Fix: "GRANT SELECT ON SYS.GV_$TRANSACTION TO " + u + ";\n" +
 					"-- or set bound_by_open_transactions = false (polling may then pass rows of long transactions)",
 			})
 		}

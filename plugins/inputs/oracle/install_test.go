@@ -431,7 +431,7 @@ func TestDoctorPredicates(t *testing.T) {
 		vals   []val
 	}{
 		{doctor(capture.Polling, "one", scriptOptions{Bounded: true}), "SELECT on \"ORDERS\"", []val{{"0", true, "readable"}}},
-		{doctor(capture.Polling, "one", scriptOptions{Bounded: true}), "SELECT on V$TRANSACTION", []val{{"3", true, "readable"}}},
+		{doctor(capture.Polling, "one", scriptOptions{Bounded: true}), "SELECT on GV$TRANSACTION", []val{{"3", true, "readable"}}},
 		{doctor(capture.Polling, "one", scriptOptions{}), "index on", []val{{"1", true, "present"}, {"0", false, "no index starts with UPDATED_AT"}, {"x", false, "unexpected"}}},
 		{doctor(capture.CommitOrder, "one", scriptOptions{}), "SELECT on V$DATABASE", []val{{"123456", true, "readable"}, {"", false, "no CURRENT_SCN"}}},
 		{doctor(capture.CommitOrder, "one", scriptOptions{}), "ROWDEPENDENCIES", []val{{"ENABLED", true, "enabled"}, {"DISABLED", false, "never missed ones"}, {"", false, "not found"}}},
@@ -466,7 +466,7 @@ func TestDoctorPredicates(t *testing.T) {
 		}
 	}
 	if len(doctor(capture.Polling, "one", scriptOptions{Bounded: false})) != 2 {
-		t.Error("polling without bound_by_open_transactions checks V$TRANSACTION")
+		t.Error("polling without bound_by_open_transactions checks GV$TRANSACTION")
 	}
 	for _, ch := range doctor(capture.Notify, "two", scriptOptions{}) {
 		if strings.HasPrefix(ch.Name, "at most 255") {

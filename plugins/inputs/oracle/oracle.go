@@ -23,7 +23,7 @@ var sampleConfig string
 type Oracle struct {
 	DSN string `toml:"dsn"`
 	// BoundByOpenTransactions lowers polling's upper bound to the start of
-	// the oldest open transaction (V$TRANSACTION). Default true.
+	// the oldest open transaction (GV$TRANSACTION). Default true.
 	BoundByOpenTransactions *bool `toml:"bound_by_open_transactions"`
 	// CQNMode is "object" (any change to a registered table) or "query"
 	// (only changes to the result of SELECT ... WHERE <where>).
@@ -74,7 +74,15 @@ func (o *Oracle) newSource(env sdk.Env) (*source, error) {
 	if o.CQNMode != "object" && o.CQNMode != "query" {
 		return nil, fmt.Errorf("cqn_mode: must be \"object\" or \"query\", got %q", o.CQNMode)
 	}
+	names := map[string]string{}
 	for i, t := range o.Tables {
+		// Trigger objects are named after the table, not its schema.
+		if _, name, err := capture.SplitTable(t.Name); err == nil && st == capture.Trigger {
+			if other, dup := names[fold(name)]; dup {
+				return nil, fmt.Errorf("tables[%d] (%s).name: the trigger strategy names its changelog and trigger after the table, and %s has the same name; capture them in two inputs with different changelog_table settings", i, t.Name, other)
+			}
+			names[fold(name)] = t.Name
+		}
 		if t.Where == "" {
 			continue
 		}

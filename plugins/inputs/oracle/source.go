@@ -3,6 +3,7 @@ package oracle
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"math"
@@ -85,7 +86,9 @@ func (s *source) Connect(ctx context.Context) error {
 	if err != nil {
 		return s.wrap(err)
 	}
-	db.SetMaxIdleConns(2)
+	// No idle pool: a session is only ever reused through s.q or s.w, and
+	// one whose call was interrupted must not come back from a pool.
+	db.SetMaxIdleConns(0)
 	q, err := s.session(ctx, db)
 	if err != nil {
 		db.Close()
@@ -138,19 +141,36 @@ func (s *source) Close() error {
 }
 
 // use runs fn on the query session.
-func (s *source) use(fn func(c *sql.Conn) error) error {
+func (s *source) use(ctx context.Context, fn func(c *sql.Conn) error) error {
 	s.qmu.Lock()
 	defer s.qmu.Unlock()
 	if s.q == nil {
-		return errors.New("not connected")
+		if s.db == nil {
+			return errors.New("not connected")
+		}
+		// The session was discarded after an interrupted call: open a
+		// fresh one (checkpoint deletes run after the engine stopped).
+		q, err := s.session(ctx, s.db)
+		if err != nil {
+			return err
+		}
+		s.q = q
 	}
-	return s.wrap(fn(s.q))
+	err := fn(s.q)
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, driver.ErrBadConn) {
+		// An interrupted call leaves the session in an unknown state: the
+		// next use reconnects (the engine calls Connect after an error).
+		discard(s.q)
+		s.q.Close()
+		s.q = nil
+	}
+	return s.wrap(err)
 }
 
 // query runs q on the query session and hands each row's driver values to
 // fn (the slice is reused between rows).
 func (s *source) query(ctx context.Context, text string, args []any, fn func(row []any) error) error {
-	return s.use(func(c *sql.Conn) error {
+	return s.use(ctx, func(c *sql.Conn) error {
 		rows, err := c.QueryContext(ctx, text, args...)
 		if err != nil {
 			return err
@@ -179,7 +199,7 @@ func (s *source) query(ctx context.Context, text string, args []any, fn func(row
 
 func (s *source) exec(ctx context.Context, text string, args ...any) (int64, error) {
 	var n int64
-	err := s.use(func(c *sql.Conn) error {
+	err := s.use(ctx, func(c *sql.Conn) error {
 		r, err := c.ExecContext(ctx, text, args...)
 		if err != nil {
 			return err
@@ -402,7 +422,8 @@ func (s *source) Horizon(ctx context.Context) (uint64, error) {
 	return h, err
 }
 
-// Changed reads rows with ORA_ROWSCN > low, paged by key. It does not
+// Changed reads rows with ORA_ROWSCN ≥ low (a commit at the horizon SCN itself is
+// not lost; the engine drops the re-read), paged by key. It does not
 // apply high: ORA_ROWSCN is only an upper bound of the commit SCN until
 // the block is cleaned out, so a row committed below the horizon can read
 // above it now and below it later; bounding it would lose it. The engine
@@ -609,16 +630,19 @@ func (s *source) readCQN(ctx context.Context, tables []*capture.Table, after int
 }
 
 // cqnChanges resolves records (in sequence order) into changes.
+//
+// A rescan reads the table after every record of this read was
+// committed, so one rescan per table answers all of the read's records
+// that need one. It is emitted at the place of the last of them and with
+// its sequence number: the engine skips sequence numbers it emitted
+// before (drains re-read records until the checkpoint deletes them), so
+// tagging a new rescan with an old record's number would drop it. The
+// earlier records are deleted directly — the last one stays until its
+// checkpoint is durable, so a crash runs the rescan again.
 func (s *source) cqnChanges(ctx context.Context, o objects, tables []*capture.Table, byName map[string]*capture.Table, recs []cqnRecord) ([]capture.Change, error) {
 	var dereg []int64
 	want := map[*capture.Table][]string{} // ROWIDs to fetch per table
-	deleted := map[string]bool{}          // table + ROWID deleted later in this read
-	for i := len(recs) - 1; i >= 0; i-- {
-		r := recs[i]
-		if r.op == cqnDelete {
-			deleted[r.table+"\x00"+r.rowid] = true
-		}
-	}
+	lastDelete := map[string]int64{}      // table + ROWID → last delete record's seq
 	for _, r := range recs {
 		if r.op == cqnDereg {
 			dereg = append(dereg, r.seq)
@@ -631,6 +655,9 @@ func (s *source) cqnChanges(ctx context.Context, o objects, tables []*capture.Ta
 		if r.op == cqnInsert || r.op == cqnUpdate || r.op == cqnDelete {
 			want[t] = append(want[t], r.rowid)
 		}
+		if r.op == cqnDelete {
+			lastDelete[r.table+"\x00"+r.rowid] = r.seq
+		}
 	}
 	found := map[*capture.Table]map[string][]any{}
 	for t, ids := range want {
@@ -640,40 +667,50 @@ func (s *source) cqnChanges(ctx context.Context, o objects, tables []*capture.Ta
 		}
 		found[t] = rows
 	}
-	var out []capture.Change
-	var consumed []int64 // records answered by an earlier rescan of this read
-	rescanned := map[*capture.Table]bool{}
-	// rescan reads t whole. The read happens after every record of this
-	// drain was committed, so one rescan per table covers them all; later
-	// records that would need another are consumed directly.
-	rescan := func(t *capture.Table, r cqnRecord) error {
-		if rescanned[t] {
-			consumed = append(consumed, r.seq)
-			return nil
+	// needsRescan: a marker, or an insert or update whose ROWID finds no
+	// row and no later delete record explains it (the row moved: row
+	// movement, shrink, partition moves change ROWIDs).
+	needsRescan := func(r cqnRecord) bool {
+		switch r.op {
+		case cqnRescan:
+			return true
+		case cqnInsert, cqnUpdate:
+			_, ok := found[byName[r.table]][r.rowid]
+			return !ok && lastDelete[r.table+"\x00"+r.rowid] < r.seq
 		}
-		rescanned[t] = true
-		rows, err := s.rescan(ctx, t)
-		if err != nil {
-			return err
-		}
-		if len(rows) == 0 {
-			consumed = append(consumed, r.seq)
-		}
-		for _, v := range rows {
-			out = append(out, capture.Change{Seq: r.seq, Table: t, Op: sdk.OpUpsert, Values: v, Time: r.at})
-		}
-		return nil
+		return false
 	}
-	for _, r := range recs {
+	rescanAt := map[*capture.Table]int{}
+	for i, r := range recs {
+		if r.op != cqnDereg && needsRescan(r) {
+			rescanAt[byName[r.table]] = i
+		}
+	}
+	var out []capture.Change
+	var consumed []int64 // records answered by this read's rescan of their table
+	for i, r := range recs {
 		if r.op == cqnDereg {
 			continue
 		}
 		t := byName[r.table]
-		switch r.op {
-		case cqnRescan:
-			if err := rescan(t, r); err != nil {
+		if needsRescan(r) {
+			if rescanAt[t] != i {
+				consumed = append(consumed, r.seq)
+				continue
+			}
+			rows, err := s.rescan(ctx, t)
+			if err != nil {
 				return nil, err
 			}
+			if len(rows) == 0 {
+				consumed = append(consumed, r.seq)
+			}
+			for _, v := range rows {
+				out = append(out, capture.Change{Seq: r.seq, Table: t, Op: sdk.OpUpsert, Values: v, Time: r.at})
+			}
+			continue
+		}
+		switch r.op {
 		case cqnDelete:
 			out = append(out, capture.Change{Seq: r.seq, Table: t, Op: sdk.OpDelete, Values: s.rowidOnly(t, r.rowid), Time: r.at})
 			if v, ok := found[t][r.rowid]; ok {
@@ -683,27 +720,20 @@ func (s *source) cqnChanges(ctx context.Context, o objects, tables []*capture.Ta
 				// consumer keyed by ROWID ends with it.
 				out = append(out, capture.Change{Seq: r.seq, Table: t, Op: sdk.OpUpsert, Values: v, Time: r.at})
 			}
-		default:
+		case cqnInsert, cqnUpdate:
 			if v, ok := found[t][r.rowid]; ok {
 				op := sdk.OpInsert
 				if r.op == cqnUpdate {
 					op = sdk.OpUpdate
 				}
 				out = append(out, capture.Change{Seq: r.seq, Table: t, Op: op, Values: v, Time: r.at})
-			} else if deleted[r.table+"\x00"+r.rowid] {
-				// Gone, and its delete record follows: that one reports it.
+			} else {
+				// Gone, and a later delete record of this read reports it.
 				out = append(out, capture.Change{Seq: r.seq, Table: t, Op: sdk.OpDelete, Values: s.rowidOnly(t, r.rowid), Time: r.at})
-			} else if err := rescan(t, r); err != nil {
-				// Gone without a delete record: the row moved (row
-				// movement, shrink, partition move); only a rescan finds it.
-				return nil, err
 			}
 		}
 	}
 	if len(consumed) > 0 && !s.test {
-		// Their data is in a rescan emitted by this drain; should the agent
-		// stop before that is checkpointed, the first record stays and the
-		// rescan runs again.
 		if err := s.deleteSeqs(ctx, func(n int) []string { return []string{cqnDeleteSQL(o, n)} }, consumed); err != nil {
 			return nil, err
 		}
@@ -831,6 +861,7 @@ func (s *source) Wait(ctx context.Context, timeout time.Duration) (bool, error) 
 
 func (s *source) dropWait() {
 	if s.w != nil {
+		discard(s.w)
 		s.w.Close()
 		s.w, s.reg = nil, false
 	}
@@ -857,4 +888,11 @@ func redact(password string, err error) error {
 		}
 	}
 	return &redactedError{msg: msg, err: err}
+}
+
+// discard marks c's session bad so that database/sql closes it instead of
+// reusing it: go-ora does not mark a session whose call was cancelled as
+// broken, and its state is unknown (a break may still be in flight).
+func discard(c *sql.Conn) {
+	_ = c.Raw(func(any) error { return driver.ErrBadConn })
 }

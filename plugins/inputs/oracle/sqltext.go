@@ -181,14 +181,15 @@ func cursorBind(c capture.Column, ph string) (string, error) {
 // 'YYYY-MM-DD HH24:MI:SS.FF9' and the server's offset 'TZH:TZM'; upperArg
 // makes the bind of pollPageSQL from them.
 //
-// SYSTIMESTAMP and V$TRANSACTION.START_DATE are both on the server's OS
+// GV$TRANSACTION sees every instance of a RAC database (V$ only the
+// local one). SYSTIMESTAMP and START_DATE are both on the server's OS
 // clock, so the wall clock is compared without a zone. START_DATE has
 // whole seconds, which only lowers the bound (conservative).
 func pollUpperSQL(bounded bool) string {
 	now := "CAST(SYSTIMESTAMP AS TIMESTAMP(9))"
 	bound := now
 	if bounded {
-		bound = "LEAST(" + now + ",\n    NVL((SELECT CAST(MIN(START_DATE) AS TIMESTAMP(9)) FROM V$TRANSACTION), " + now + "))"
+		bound = "LEAST(" + now + ",\n    NVL((SELECT CAST(MIN(START_DATE) AS TIMESTAMP(9)) FROM GV$TRANSACTION), " + now + "))"
 	}
 	// lag is subtracted from the transaction bound too: an Oracle
 	// transaction starts at its first change, after the application took
@@ -332,7 +333,7 @@ func pollPageSQL(t *capture.Table, withCursor bool, limit int, legacy bool) (sql
 	return limitRows(q, limit, legacy), cursorArgs, nil
 }
 
-// changedSQL is rowscn's delta query: rows whose ORA_ROWSCN is above the
+// changedSQL is rowscn's delta query: rows whose ORA_ROWSCN is at or above the
 // last horizon, paged by key. There is no upper bound: ORA_ROWSCN only
 // bounds the commit SCN from above, so a row committed below the horizon
 // may still report a higher value; bounding would lose it. Paging is by key
@@ -357,7 +358,7 @@ func changedSQL(t *capture.Table, withCursor bool, limit int, legacy bool) (sql 
 		return "", err
 	}
 	var p placeholders
-	where := "ORA_ROWSCN > " + p.next()
+	where := "ORA_ROWSCN >= " + p.next()
 	if withCursor {
 		after, err := tupleAfter(keys, &p)
 		if err != nil {

@@ -5,10 +5,10 @@ SELECT COUNT(*) FROM (SELECT 1 FROM "ORDERS" WHERE 1 = 0);
 -- fix:
 -- GRANT SELECT ON "ORDERS" TO RF_AGENT;
 
--- check: SELECT on V$TRANSACTION (bound_by_open_transactions)
-SELECT COUNT(*) FROM V$TRANSACTION;
+-- check: SELECT on GV$TRANSACTION (bound_by_open_transactions)
+SELECT COUNT(*) FROM GV$TRANSACTION;
 -- fix:
--- GRANT SELECT ON SYS.V_$TRANSACTION TO RF_AGENT;
+-- GRANT SELECT ON SYS.GV_$TRANSACTION TO RF_AGENT;
 -- -- or set bound_by_open_transactions = false (polling may then pass rows of long transactions)
 
 -- check: index on "ORDERS" leading with "UPDATED_AT" (polling)
