@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	go_ora "github.com/sijms/go-ora/v2"
 
 	"github.com/rowflux/rowflux/plugins/common/capture"
+	"github.com/rowflux/rowflux/plugins/common/secret"
 	"github.com/rowflux/rowflux/sdk"
 )
 
@@ -867,28 +867,8 @@ func (s *source) dropWait() {
 	}
 }
 
-// redactedError hides the DSN's password in an error's text.
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.err }
-
-// redact returns err with every form of the password replaced.
-func redact(password string, err error) error {
-	if err == nil || password == "" {
-		return err
-	}
-	msg := err.Error()
-	for _, p := range []string{password, url.QueryEscape(password), url.PathEscape(password), url.UserPassword("x", password).String()[2:]} {
-		if p != "" {
-			msg = strings.ReplaceAll(msg, p, "xxxxx")
-		}
-	}
-	return &redactedError{msg: msg, err: err}
-}
+// redact returns err with the DSN's password hidden.
+func redact(password string, err error) error { return secret.Redact(password, err) }
 
 // discard marks c's session bad so that database/sql closes it instead of
 // reusing it: go-ora does not mark a session whose call was cancelled as

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rowflux/rowflux/plugins/common/capture"
+	"github.com/rowflux/rowflux/plugins/common/secret"
 	"github.com/rowflux/rowflux/sdk"
 )
 
@@ -38,16 +39,6 @@ type source struct {
 	listener *pgx.Conn
 }
 
-// redactedError hides the DSN's password in an error's text. pgx errors
-// can carry parts of the connection string.
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.err }
-
 // dsnPassword finds the password a DSN carries (URL or key=value form).
 func dsnPassword(dsn string) string {
 	if cfg, err := pgconn.ParseConfig(dsn); err == nil && cfg.Password != "" {
@@ -60,19 +51,8 @@ func dsnPassword(dsn string) string {
 	return ""
 }
 
-// redact returns err with every form of the password replaced.
-func redact(password string, err error) error {
-	if err == nil || password == "" {
-		return err
-	}
-	msg := err.Error()
-	for _, p := range []string{password, url.QueryEscape(password), url.PathEscape(password), url.UserPassword("x", password).String()[2:]} {
-		if p != "" {
-			msg = strings.ReplaceAll(msg, p, "xxxxx")
-		}
-	}
-	return &redactedError{msg: msg, err: err}
-}
+// redact returns err with the DSN's password hidden.
+func redact(password string, err error) error { return secret.Redact(password, err) }
 
 func (s *source) wrap(err error) error { return redact(s.password, err) }
 
