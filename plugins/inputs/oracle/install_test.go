@@ -79,7 +79,7 @@ func TestInstallGolden(t *testing.T) {
 					tables[0].Config.Where = "qty > 0 AND note <> 'x''y'"
 					tables[1].Config.Where = "status = 'OPEN'"
 				}
-				o := newObjects("rowflux_changelog", tables)
+				o := newObjects("rowflux_changelog")
 				base := "install/" + c.name + "_" + set
 				setup, err := setupScript(c.strategy, o, tables, opt)
 				if err != nil {
@@ -140,7 +140,7 @@ func runnableAsSent(t *testing.T, s sdk.Statement) {
 
 func TestPollingAndRowscnInstallNothing(t *testing.T) {
 	tables := installTables("two")
-	o := newObjects("rowflux_changelog", tables)
+	o := newObjects("rowflux_changelog")
 	for _, st := range []capture.Strategy{capture.Polling, capture.CommitOrder} {
 		s, err := setupScript(st, o, tables, scriptOptions{})
 		if err != nil || len(s) != 0 {
@@ -174,7 +174,7 @@ func TestTolerantDoublesQuotes(t *testing.T) {
 	}
 	// Nested: the trigger text inside EXECUTE IMMEDIATE has its quotes doubled.
 	tables := installTables("one")
-	o := newObjects("rowflux_changelog", tables)
+	o := newObjects("rowflux_changelog")
 	block := triggerBlock(o, tables[0], []string{"ORDER_ID"})
 	if !strings.Contains(block, "VALUES (\"ROWFLUX_CHANGELOG_SEQ\".NEXTVAL, ''D'', SYSTIMESTAMP, :OLD.\"ORDER_ID\")") {
 		t.Fatalf("trigger body not doubled:\n%s", block)
@@ -184,12 +184,12 @@ func TestTolerantDoublesQuotes(t *testing.T) {
 func TestObjectNamesAtMost128Bytes(t *testing.T) {
 	tables := installTables("two")
 	long := strings.Repeat("c", 110) // + "$ORDER_LINES$T" = 124 bytes, + "$ORDER_LINES$PK" = 125; ORDERS fits too
-	o := newObjects(long, tables)
+	o := newObjects(long)
 	if _, err := setupScript(capture.Trigger, o, tables, scriptOptions{}); err != nil {
 		t.Fatalf("names up to 128 bytes: %v", err)
 	}
 	long = strings.Repeat("c", 115) // "$ORDER_LINES$PK" makes 130
-	o = newObjects(long, tables)
+	o = newObjects(long)
 	for _, f := range []func() error{
 		func() error { _, err := setupScript(capture.Trigger, o, tables, scriptOptions{}); return err },
 		func() error { _, err := teardownScript(capture.Trigger, o, tables, scriptOptions{}); return err },
@@ -205,7 +205,7 @@ func TestObjectNamesAtMost128Bytes(t *testing.T) {
 			}
 		}
 	}
-	o = newObjects(strings.Repeat("c", 125), tables) // + "_SEQ" = 129
+	o = newObjects(strings.Repeat("c", 125)) // + "_SEQ" = 129
 	if _, err := setupScript(capture.Notify, o, tables, scriptOptions{}); err == nil || !strings.Contains(err.Error(), "sequence") {
 		t.Fatalf("long sequence name: %v", err)
 	}
@@ -213,7 +213,7 @@ func TestObjectNamesAtMost128Bytes(t *testing.T) {
 
 func TestCQNHandlerMustBeAPlainName(t *testing.T) {
 	tables := installTables("one")
-	o := newObjects("_rf", tables)
+	o := newObjects("_rf")
 	if _, err := setupScript(capture.Notify, o, tables, scriptOptions{}); err == nil || !strings.Contains(err.Error(), "start with a letter") {
 		t.Fatalf("got %v", err)
 	}
@@ -229,12 +229,12 @@ func TestCQNHandlerMustBeAPlainName(t *testing.T) {
 func TestTriggerKeyNamedLikeAChangelogColumn(t *testing.T) {
 	tables := installTables("one")
 	tables[0].Columns[0].Name = "RF_SEQ"
-	_, err := setupScript(capture.Trigger, newObjects("rf", tables), tables, scriptOptions{})
+	_, err := setupScript(capture.Trigger, newObjects("rf"), tables, scriptOptions{})
 	if err == nil || !strings.Contains(err.Error(), "RF_SEQ") {
 		t.Fatalf("got %v", err)
 	}
 	tables[0].KeyIdx = nil
-	if _, err := setupScript(capture.Trigger, newObjects("rf", tables), tables, scriptOptions{}); err == nil {
+	if _, err := setupScript(capture.Trigger, newObjects("rf"), tables, scriptOptions{}); err == nil {
 		t.Fatal("a table without key accepted")
 	}
 }
@@ -251,7 +251,7 @@ func TestValidWhere(t *testing.T) {
 		}
 	}
 	tables := installTables("one")
-	o := newObjects("rf", tables)
+	o := newObjects("rf")
 	tables[0].Config.Where = "1 = 1; DELETE FROM x"
 	opt := scriptOptions{CQNMode: "query"}
 	if _, err := registrationScript(o, tables, opt); err == nil || !strings.Contains(err.Error(), "orders") {
@@ -332,7 +332,7 @@ func TestNoConfigTextOutsideQuotes(t *testing.T) {
 		}
 		for _, schema := range schemas {
 			tables := odd(schema)
-			o := newObjects("rowflux_changelog", tables)
+			o := newObjects("rowflux_changelog")
 			opt := c.opt
 			if opt.queryMode() {
 				tables[0].Config.Where = where
@@ -374,7 +374,7 @@ func TestCallbackPattern(t *testing.T) {
 	// Capture objects live in the user's schema; a schema-qualified objects
 	// value still has to match only its own schema.
 	qualified := objects{Schema: "SHOP", Changelog: "ROWFLUX_CHANGELOG"}
-	plain := newObjects("rowflux_changelog", installTables("one"))
+	plain := newObjects("rowflux_changelog")
 	for _, c := range []struct {
 		o        objects
 		callback string
@@ -414,7 +414,7 @@ func findCheck(t *testing.T, checks []check, prefix string) check {
 func TestDoctorPredicates(t *testing.T) {
 	doctor := func(st capture.Strategy, set string, opt scriptOptions) []check {
 		tables := installTables(set)
-		checks, err := doctorChecks(st, newObjects("rowflux_changelog", tables), tables, opt)
+		checks, err := doctorChecks(st, newObjects("rowflux_changelog"), tables, opt)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -520,7 +520,7 @@ func TestRenderScript(t *testing.T) {
 // never does; a new registration always records rescan markers.
 func TestRegistrationReuse(t *testing.T) {
 	tables := installTables("two")
-	o := newObjects("rowflux_changelog", tables)
+	o := newObjects("rowflux_changelog")
 	obj, err := registrationScript(o, tables, scriptOptions{CQNMode: "object"})
 	if err != nil {
 		t.Fatal(err)

@@ -16,7 +16,7 @@ func (s *source) scriptOptions() scriptOptions {
 
 // script is what action sends for the strategy st.
 func (s *source) script(action string, st capture.Strategy, tables []*capture.Table) ([]sdk.Statement, []check, error) {
-	o, opt := s.objects(tables), s.scriptOptions()
+	o, opt := s.objects(), s.scriptOptions()
 	switch action {
 	case "setup":
 		stmts, err := setupScript(st, o, tables, opt)

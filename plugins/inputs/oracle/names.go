@@ -31,7 +31,7 @@ type objects struct {
 	Changelog string // the changelog_table setting, folded
 }
 
-func newObjects(changelog string, _ []*capture.Table) objects {
+func newObjects(changelog string) objects {
 	return objects{Changelog: fold(changelog)}
 }
 

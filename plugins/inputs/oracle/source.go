@@ -76,9 +76,7 @@ func (s *source) driverName() string {
 }
 
 // objects names the capture objects for tables.
-func (s *source) objects(tables []*capture.Table) objects {
-	return newObjects(s.changelog, tables)
-}
+func (s *source) objects() objects { return newObjects(s.changelog) }
 
 func (s *source) Connect(ctx context.Context) error {
 	s.Close()
@@ -467,7 +465,7 @@ func (s *source) ReadChangelog(ctx context.Context, tables []*capture.Table, aft
 // readTriggers reads each table's changelog joined with the table's
 // current rows and merges them in sequence order.
 func (s *source) readTriggers(ctx context.Context, tables []*capture.Table, after int64, limit int) ([]capture.Change, error) {
-	o := s.objects(tables)
+	o := s.objects()
 	var out []capture.Change
 	for _, t := range tables {
 		text, err := triggerReadSQL(o, t, limit, s.legacy)
@@ -573,7 +571,7 @@ func (s *source) DeleteChangelog(ctx context.Context, seqs []int64) error {
 	s.cmu.Lock()
 	tables := s.tables
 	s.cmu.Unlock()
-	o := s.objects(tables)
+	o := s.objects()
 	return s.deleteSeqs(ctx, func(n int) []string {
 		if s.strategy == capture.Notify {
 			return []string{cqnDeleteSQL(o, n)}
@@ -608,7 +606,7 @@ func (s *source) deleteSeqs(ctx context.Context, sqlFor func(n int) []string, se
 // is gone without a later delete record (the row moved), and a
 // re-registration for a deregistration record.
 func (s *source) readCQN(ctx context.Context, tables []*capture.Table, after int64, limit int) ([]capture.Change, error) {
-	o := s.objects(tables)
+	o := s.objects()
 	byName := map[string]*capture.Table{}
 	for _, t := range tables {
 		byName[cqnTableName(t, s.schema)] = t
@@ -803,7 +801,7 @@ func (s *source) rescan(ctx context.Context, t *capture.Table) ([][]any, error) 
 // refuses, capture stops loudly: without a registration nothing would be
 // captured.
 func (s *source) reregister(ctx context.Context, tables []*capture.Table, seqs []int64) error {
-	stmts, err := registrationScript(s.objects(tables), tables, s.scriptOptions())
+	stmts, err := registrationScript(s.objects(), tables, s.scriptOptions())
 	if err != nil {
 		return capture.Permanent(err)
 	}
@@ -813,7 +811,7 @@ func (s *source) reregister(ctx context.Context, tables []*capture.Table, seqs [
 			return capture.Permanent(fmt.Errorf("the change notification registration was removed by the database and registering again failed (run agent doctor): %s: %w", st.Purpose, err))
 		}
 	}
-	o := s.objects(tables)
+	o := s.objects()
 	return s.deleteSeqs(ctx, func(n int) []string { return []string{cqnDeleteSQL(o, n)} }, seqs)
 }
 
@@ -828,7 +826,7 @@ func (s *source) Wait(ctx context.Context, timeout time.Duration) (bool, error) 
 	if db == nil {
 		return false, errors.New("not connected")
 	}
-	alert := s.objects(nil).Alert()
+	alert := s.objects().Alert()
 	if s.w == nil {
 		w, err := s.session(ctx, db)
 		if err != nil {

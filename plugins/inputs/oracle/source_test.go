@@ -1175,7 +1175,7 @@ func TestSetupTeardownSendTheScript(t *testing.T) {
 				if action == "teardown" {
 					script, do = teardownScript, src.Teardown
 				}
-				want, err := script(st, src.objects(tables), tables, src.scriptOptions())
+				want, err := script(st, src.objects(), tables, src.scriptOptions())
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -1210,7 +1210,7 @@ func TestSetupTeardownSendTheScript(t *testing.T) {
 		src.echo = func(s sdk.Statement) { echoed = append(echoed, s) }
 		f := newFakeDB(t, src)
 		tables := []*capture.Table{orders()}
-		want, _ := setupScript(capture.Trigger, src.objects(tables), tables, src.scriptOptions())
+		want, _ := setupScript(capture.Trigger, src.objects(), tables, src.scriptOptions())
 		f.on("CREATE TABLE", func([]any) ([]string, [][]any, error) {
 			return nil, nil, errors.New("ORA-01031: insufficient privileges")
 		})
@@ -1232,7 +1232,7 @@ func TestDoctorFailingQuery(t *testing.T) {
 	src := newSrc(capture.CommitOrder)
 	f := newFakeDB(t, src)
 	tables := []*capture.Table{orders()}
-	checks, err := doctorChecks(capture.CommitOrder, src.objects(tables), tables, src.scriptOptions())
+	checks, err := doctorChecks(capture.CommitOrder, src.objects(), tables, src.scriptOptions())
 	if err != nil {
 		t.Fatal(err)
 	}

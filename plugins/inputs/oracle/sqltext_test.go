@@ -132,7 +132,7 @@ func numbered(n int, what string) []string {
 func sqlCases() []sqlCase {
 	// own is what newObjects makes: capture objects in the connecting
 	// user's schema; o names a schema, as a DBA-chosen one would.
-	own := newObjects("rowflux_changelog", []*capture.Table{txTable()})
+	own := newObjects("rowflux_changelog")
 	o := objects{Schema: "CDC", Changelog: fold("rowflux_changelog")}
 	cases := []sqlCase{
 		{name: "session_setup", about: "first statement of every session", sql: sessionSetupSQL},
