@@ -19,6 +19,7 @@ import (
 
 	"github.com/rowflux/rowflux/agent/checkpoint"
 	"github.com/rowflux/rowflux/agent/config"
+	_ "github.com/rowflux/rowflux/agent/external" // [[inputs|processors|outputs.external]]
 	"github.com/rowflux/rowflux/agent/pipeline"
 	"github.com/rowflux/rowflux/agent/selfmetrics"
 	"github.com/rowflux/rowflux/sdk"
