@@ -3,7 +3,7 @@ GO    ?= go
 BIN   := bin/agent
 PKGS  := ./...
 
-.PHONY: all build test test-oracle bench lint run configs fuzz clean
+.PHONY: all build test test-oracle bench lint run configs fuzz examples proto clean
 
 all: lint test build
 
@@ -57,6 +57,24 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./agent/config/
 	$(GO) test -run '^$$' -fuzz FuzzInfluxEncode -fuzztime 30s ./sdk/encoding/
 	$(GO) test -run '^$$' -fuzz FuzzJSONEncode -fuzztime 30s ./sdk/encoding/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeEvents -fuzztime 30s ./sdk/plugin/pluginv1/
+
+## examples: build the example external plugins to bin/plugins/
+examples:
+	$(GO) build -o bin/plugins/currency ./examples/plugins/currency
+	$(GO) build -o bin/plugins/jsonfile ./examples/plugins/jsonfile
+
+## proto: regenerate sdk/plugin/pluginv1 from the plugin protocol's .proto. Needs protoc
+## (Debian: protobuf-compiler; the committed code was made with 3.21.12); the Go generators
+## are the versions go.mod pins as tools.
+PROTO := rowflux/plugin/v1/plugin.proto
+proto:
+	@command -v protoc >/dev/null || { echo "make proto: protoc not found (apt-get install protobuf-compiler)"; exit 1; }
+	$(GO) build -o bin/protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go
+	$(GO) build -o bin/protoc-gen-go-grpc google.golang.org/grpc/cmd/protoc-gen-go-grpc
+	protoc -I sdk/plugin/proto --plugin=bin/protoc-gen-go --plugin=bin/protoc-gen-go-grpc \
+		--go_out=. --go_opt=module=github.com/rowflux/rowflux \
+		--go-grpc_out=. --go-grpc_opt=module=github.com/rowflux/rowflux $(PROTO)
 
 clean:
 	rm -rf bin

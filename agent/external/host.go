@@ -22,7 +22,6 @@ import (
 
 	"github.com/BurntSushi/toml"
 	goplugin "github.com/hashicorp/go-plugin"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -174,8 +173,7 @@ func (h *host) start(ctx context.Context) (*process, error) {
 		SyncStdout:       out,
 		SyncStderr:       errw,
 		StartTimeout:     time.Duration(h.StartTimeout),
-		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
-			grpc.MaxCallRecvMsgSize(plugin.MaxMessageSize), grpc.MaxCallSendMsgSize(plugin.MaxMessageSize))},
+		GRPCDialOptions:  plugin.DialOptions(),
 	})
 	rpc, err := p.client.Client()
 	if err != nil {

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
+	"unsafe"
 
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -51,6 +53,13 @@ func AppendEvents(dst []byte, b sdk.Batch) ([]byte, error) {
 		n, err := eventSize(e)
 		if err != nil {
 			return dst, fmt.Errorf("event %d (%s): %w", i, e.Name, err)
+		}
+		if i == 0 {
+			// Grow once, guessing from the first event, rather than doubling
+			// through a large batch.
+			if need := (n + 4) * len(b) * 9 / 8; cap(dst)-len(dst) < need {
+				dst = append(make([]byte, 0, len(dst)+need), dst...)
+			}
 		}
 		dst = protowire.AppendTag(dst, listEvents, protowire.BytesType)
 		dst = protowire.AppendVarint(dst, uint64(n))
@@ -234,16 +243,22 @@ func appendTime(b []byte, t time.Time) []byte {
 var errTruncated = errors.New("truncated or malformed message")
 
 // DecodeEvents parses a serialized EventList into a batch. Times come back
-// in UTC. Strings share one copy of data, so a batch costs a handful of
-// allocations plus one per boxed field value. Fields unknown to this
-// version are skipped, as protobuf requires; an op out of range is an
-// error.
+// in UTC. Fields unknown to this version are skipped, as protobuf
+// requires; an op out of range is an error.
+//
+// Every string of the batch is its own: none points into data, which a
+// plugin keeping a tag value in its state would otherwise pin whole.
+// Names and keys repeat from event to event and tag values are few, so
+// those are shared within the batch rather than allocated per event.
 func DecodeEvents(data []byte) (sdk.Batch, error) {
 	if len(data) == 0 {
 		return nil, nil
 	}
-	d := decoder{s: string(data)}
+	// The decoder reads data as a string without copying it; every string
+	// it keeps is cloned or interned, so none outlives this call.
+	d := decoder{s: unsafe.String(&data[0], len(data))}
 	out := make(sdk.Batch, 0, countEvents(data))
+	var prev *sdk.Event
 	for d.off < len(d.s) {
 		num, typ, err := d.tag()
 		if err != nil {
@@ -260,17 +275,23 @@ func DecodeEvents(data []byte) (sdk.Batch, error) {
 			return nil, err
 		}
 		out = append(out, sdk.Event{})
-		if err := d.event(&out[len(out)-1], end); err != nil {
+		e := &out[len(out)-1]
+		if err := d.event(e, prev, end); err != nil {
 			return nil, fmt.Errorf("event %d: %w", len(out)-1, err)
 		}
+		prev = e
 		if len(out) == 1 {
 			// Events of a batch tend to have the same shape: size the
 			// slabs after the first one instead of growing them by doubling.
 			if n := len(out[0].Tags) * cap(out); n > cap(d.tags) {
-				d.tags = make([]sdk.Tag, 0, n)
+				d.tags = make([]sdk.Tag, len(d.tags), n)
+				copy(d.tags, out[0].Tags)
+				out[0].Tags = d.tags[:len(out[0].Tags):len(out[0].Tags)]
 			}
 			if n := len(out[0].Fields) * cap(out); n > cap(d.fields) {
-				d.fields = make([]sdk.Field, 0, n)
+				d.fields = make([]sdk.Field, len(d.fields), n)
+				copy(d.fields, out[0].Fields)
+				out[0].Fields = d.fields[:len(out[0].Fields):len(out[0].Fields)]
 			}
 		}
 	}
@@ -300,6 +321,37 @@ type decoder struct {
 	// tags and fields are slabs the events' slices are cut from.
 	tags   []sdk.Tag
 	fields []sdk.Field
+	// interned holds the batch's tag values (and names and keys that differ
+	// from the previous event's).
+	interned map[string]string
+}
+
+// maxInterned bounds the interning table: tags are meant to have few
+// values, but nothing stops a configuration from making one unique.
+const maxInterned = 4096
+
+// intern returns a copy of s that the batch shares.
+func (d *decoder) intern(s string) string {
+	if v, ok := d.interned[s]; ok {
+		return v
+	}
+	c := strings.Clone(s)
+	if d.interned == nil {
+		d.interned = make(map[string]string, 64)
+	}
+	if len(d.interned) < maxInterned {
+		d.interned[c] = c
+	}
+	return c
+}
+
+// same returns want's copy of s when they are equal, else interns s: a
+// name or key is most often the previous event's.
+func (d *decoder) same(s, want string) string {
+	if s == want {
+		return want
+	}
+	return d.intern(s)
 }
 
 func (d *decoder) varint() (uint64, error) {
@@ -379,7 +431,7 @@ func (d *decoder) skip(num protowire.Number, typ protowire.Type) error {
 	return nil
 }
 
-func (d *decoder) event(e *sdk.Event, end int) error {
+func (d *decoder) event(e *sdk.Event, prev *sdk.Event, end int) error {
 	tagStart, fieldStart := len(d.tags), len(d.fields)
 	for d.off < end {
 		num, typ, err := d.tag()
@@ -388,8 +440,14 @@ func (d *decoder) event(e *sdk.Event, end int) error {
 		}
 		switch {
 		case num == eventName && typ == protowire.BytesType:
-			if e.Name, err = d.str(); err != nil {
+			name, err := d.str()
+			if err != nil {
 				return err
+			}
+			if prev != nil {
+				e.Name = d.same(name, prev.Name)
+			} else {
+				e.Name = d.intern(name)
 			}
 		case num == eventOp && typ == protowire.VarintType:
 			v, err := d.varint()
@@ -405,11 +463,21 @@ func (d *decoder) event(e *sdk.Event, end int) error {
 			if err != nil {
 				return fmt.Errorf("tag: %w", err)
 			}
-			d.tags = append(d.tags, sdk.Tag{Key: k, Value: v})
+			if j := len(d.tags) - tagStart; prev != nil && j < len(prev.Tags) {
+				k = d.same(k, prev.Tags[j].Key)
+			} else {
+				k = d.intern(k)
+			}
+			d.tags = append(d.tags, sdk.Tag{Key: k, Value: d.intern(v)})
 		case num == eventFields && typ == protowire.BytesType:
 			f, err := d.field()
 			if err != nil {
 				return fmt.Errorf("field %q: %w", f.Key, err)
+			}
+			if j := len(d.fields) - fieldStart; prev != nil && j < len(prev.Fields) {
+				f.Key = d.same(f.Key, prev.Fields[j].Key)
+			} else {
+				f.Key = d.intern(f.Key)
 			}
 			d.fields = append(d.fields, f)
 		case num == eventTime && typ == protowire.BytesType:
@@ -523,9 +591,11 @@ func (d *decoder) value() (any, error) {
 			d.off += 8
 			v = math.Float64frombits(x)
 		case num == valueString && typ == protowire.BytesType:
-			if v, err = d.str(); err != nil {
+			x, err := d.str()
+			if err != nil {
 				return nil, err
 			}
+			v = strings.Clone(x)
 		case num == valueBool && typ == protowire.VarintType:
 			x, err := d.varint()
 			if err != nil {

@@ -260,3 +260,22 @@ func normalised(b sdk.Batch) sdk.Batch {
 	}
 	return out
 }
+
+func TestDecodedStringsDoNotPointIntoTheMessage(t *testing.T) {
+	in := sdk.Batch{
+		{Name: "a", Tags: []sdk.Tag{{Key: "k", Value: "tv"}}, Fields: []sdk.Field{{Key: "f", Value: "fv"}}},
+		{Name: "b", Tags: []sdk.Tag{{Key: "k", Value: "tw"}}, Fields: []sdk.Field{{Key: "g", Value: "fw"}}},
+	}
+	data, _ := AppendEvents(nil, in)
+	got, err := DecodeEvents(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A buffer reused for the next message must not change decoded events.
+	for i := range data {
+		data[i] = 'X'
+	}
+	if !reflect.DeepEqual(got, in) {
+		t.Fatalf("decoded events changed with the buffer:\n%#v", got)
+	}
+}
