@@ -35,11 +35,16 @@ const MaxMessageSize = 256 << 20
 // costs nothing.
 const windowSize = 16 << 20
 
+// ioBufferSize lets a batch go out in a few writes rather than one per
+// 32 KiB, gRPC's default.
+const ioBufferSize = 512 << 10
+
 // DialOptions are the gRPC options the agent connects to a plugin with.
 func DialOptions() []grpc.DialOption {
 	return []grpc.DialOption{
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageSize), grpc.MaxCallSendMsgSize(MaxMessageSize)),
 		grpc.WithInitialWindowSize(windowSize), grpc.WithInitialConnWindowSize(windowSize),
+		grpc.WithWriteBufferSize(ioBufferSize), grpc.WithReadBufferSize(ioBufferSize),
 	}
 }
 
@@ -71,7 +76,8 @@ func serve(kind string, inst *instance, register func(*grpc.Server)) {
 		Plugins:         goplugin.PluginSet{kind: &grpcPlugin{server: register}},
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
 			opts = append(opts, grpc.MaxRecvMsgSize(MaxMessageSize), grpc.MaxSendMsgSize(MaxMessageSize),
-				grpc.InitialWindowSize(windowSize), grpc.InitialConnWindowSize(windowSize))
+				grpc.InitialWindowSize(windowSize), grpc.InitialConnWindowSize(windowSize),
+				grpc.WriteBufferSize(ioBufferSize), grpc.ReadBufferSize(ioBufferSize))
 			return grpc.NewServer(opts...)
 		},
 		Logger: newHCLogJSON(inst.stderr, inst.name),

@@ -355,6 +355,11 @@ func (d *decoder) same(s, want string) string {
 }
 
 func (d *decoder) varint() (uint64, error) {
+	// Tags, lengths and small numbers fit one byte: most varints of a batch.
+	if d.off < len(d.s) && d.s[d.off] < 0x80 {
+		d.off++
+		return uint64(d.s[d.off-1]), nil
+	}
 	var v uint64
 	for shift := uint(0); shift < 64; shift += 7 {
 		if d.off >= len(d.s) {
