@@ -217,8 +217,8 @@ func (h *host) configure(ctx context.Context, p *process) (*pluginv1.ConfigureRe
 	st, _ := status.FromError(err)
 	switch st.Code() {
 	case codes.InvalidArgument:
-		// The plugin rejected its configuration: its words, as they are.
-		return nil, &configError{msg: st.Message()}
+		// The plugin rejected its configuration: its words, after its name.
+		return nil, &configError{msg: h.name + ": " + st.Message()}
 	case codes.Unimplemented:
 		return nil, fmt.Errorf("plugin %s does not serve %s (%s): declare it in the section of the kind it serves, or check that its main calls plugin.Serve%s",
 			h.Command[0], an(plugin.KindName(h.kind)), st.Message(), title(plugin.KindName(h.kind)))

@@ -93,10 +93,10 @@ func TestContributingWalkthrough(t *testing.T) {
 	}
 
 	r = run(strings.Replace(pipeline, `tags = ["currency"]`, "tags = []", 1))
-	if want := "agent: processors.external: tags: name at least one tag"; r.code != 2 || !strings.Contains(r.stderr, want) {
+	if want := "agent: processors.external: upper: tags: name at least one tag"; r.code != 2 || !strings.Contains(r.stderr, want) {
 		t.Errorf("with tags = []: exit %d, want 2 and %q:\n%s", r.code, want, r.stderr)
 	}
-	if !strings.Contains(section, "`agent: processors.external: tags: name at least\none tag`") {
+	if !strings.Contains(section, "`agent: processors.external: upper: tags: name\nat least one tag`") {
 		t.Errorf("CONTRIBUTING.md no longer quotes the error this test checks")
 	}
 }
