@@ -26,7 +26,10 @@ type Emitter interface {
 type Input interface {
 	// Run emits batches until ctx is cancelled or the source is exhausted.
 	// from is the position of the last durable checkpoint, or nil on a first
-	// start. A returned error other than ctx.Err() stops the agent.
+	// start; an input running as its own binary (sdk/plugin) that the agent
+	// restarted after a crash gets the position of the last batch the agent
+	// took instead, so release source data in CheckpointDurable only. A
+	// returned error other than ctx.Err() stops the agent.
 	Run(ctx context.Context, from Position, out Emitter) error
 }
 

@@ -219,7 +219,9 @@ func TestSettingsErrors(t *testing.T) {
 	}{
 		{"no command", func(p *Processor) { p.Command = nil }, "command: required"},
 		{"bad env", func(p *Processor) { p.Env = []string{"TOKEN"} }, `env[0]: must be "NAME=VALUE"`},
-		{"env value not shown", func(p *Processor) { p.Env = []string{"1X=secret"} }, `got "1X"…`},
+		{"env value not shown", func(p *Processor) { p.Env = []string{"1X=hunter2"} }, `got "1X"=…`},
+		{"env without = not shown", func(p *Processor) { p.Env = []string{"TOKEN:hunter2"} }, `env[0]: must be "NAME=VALUE" (no '=' found; the entry is not shown, it may be a secret)`},
+		{"call_timeout", func(p *Processor) { p.CallTimeout = 0 }, "call_timeout: must be positive"},
 		{"negative replay_limit", func(p *Processor) { p.ReplayLimit = -1 }, "replay_limit: must not be negative, got -1"},
 	}
 	for _, tt := range tests {
@@ -230,7 +232,7 @@ func TestSettingsErrors(t *testing.T) {
 			env, _, _ := testEnv(t)
 			err := p.Init(env)
 			defer p.Close()
-			if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "secret") {
+			if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "hunter2") {
 				t.Fatalf("error = %v, want %q", err, tt.want)
 			}
 		})
@@ -290,10 +292,10 @@ func TestCrashedProcessorIsRestartedAndStateReplayed(t *testing.T) {
 			t.Errorf("log lacks %s", want)
 		}
 	}
-	// Counters keep counting across processes: 2 + 1 + 1 before, the
-	// replay's 2 are the new process's own, and the batch itself.
-	if n := cs.get("seen"); n != 7 {
-		t.Errorf("counter seen = %d, want 7", n)
+	// Counters keep counting across processes, and replayed work is not
+	// counted again: 2 + 1 + 1 before the crash, 1 after.
+	if n := cs.get("seen"); n != 5 {
+		t.Errorf("counter seen = %d, want 5", n)
 	}
 }
 
@@ -494,5 +496,96 @@ func TestOutputWritesAndRecoversFromACrash(t *testing.T) {
 	}
 	if !waitFor(func() bool { return syscall.Kill(pid, 0) != nil }) {
 		t.Fatalf("plugin process %d still runs after Close", pid)
+	}
+}
+
+// A plugin that is itself a gRPC client may return an error wrapping
+// UNAVAILABLE; that is its error, not the death of its process.
+func TestPluginErrorWrappingUnavailableIsNotACrash(t *testing.T) {
+	p, logs, _ := startProcessor(t, "processor", map[string]any{"unavailable": true})
+	pid := p.h.current().pid()
+	_, err := p.Process(context.Background(), vBatch(1))
+	if err == nil || !strings.Contains(err.Error(), "sink: rpc error: code = Unavailable desc = connection refused") {
+		t.Fatalf("error = %v", err)
+	}
+	if strings.Contains(logs.String(), "crashed") || p.h.current().pid() != pid {
+		t.Fatalf("the plugin was restarted for an error it returned:\n%s", logs)
+	}
+}
+
+func TestCallTimeoutBoundsSnapshotAndRestore(t *testing.T) {
+	tests := []struct {
+		name   string
+		config map[string]any
+		call   func(*Processor) error
+		want   string
+	}{
+		{"hung snapshot", map[string]any{"hang_on": "snapshot"},
+			func(p *Processor) error { _, err := p.Snapshot(); return err },
+			"did not answer within call_timeout (500ms)"},
+		{"restore that always crashes", map[string]any{"crash_always": "restore"},
+			func(p *Processor) error { return p.Restore([]byte("1")) },
+			"crashed (exit status 7) and was not back within call_timeout (500ms)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newProcessor()
+			p.settings = settingsFor("processor", tt.config)
+			p.CallTimeout = sdk.Duration(500 * time.Millisecond)
+			env, _, _ := testEnv(t)
+			if err := p.Init(env); err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			start := time.Now()
+			err := tt.call(p)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error = %v, want %q", err, tt.want)
+			}
+			if d := time.Since(start); d > 3*time.Second {
+				t.Fatalf("took %v", d)
+			}
+		})
+	}
+}
+
+func TestEmptyStateIsNotRestored(t *testing.T) {
+	p, _, _ := startProcessor(t, "processor", map[string]any{"crash_always": "restore"})
+	// A stateless plugin's checkpoint entry is empty; restoring it must not
+	// reach the plugin (this one would crash).
+	if err := p.Restore(nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCloseIsCalledWhenInitFails(t *testing.T) {
+	closeLog := filepath.Join(t.TempDir(), "log")
+	p := newProcessor()
+	p.settings = settingsFor("processor", map[string]any{"factor": 0.0, "close_log": closeLog})
+	env, _, _ := testEnv(t)
+	if err := p.Init(env); err == nil {
+		t.Fatal("Init succeeded")
+	}
+	p.Close()
+	if !waitFor(func() bool { b, _ := os.ReadFile(closeLog); return string(b) == "closed\n" }) {
+		b, _ := os.ReadFile(closeLog)
+		t.Fatalf("close log = %q, want the plugin's Close to have run once", b)
+	}
+}
+
+func TestInputCloseWaitsForRun(t *testing.T) {
+	closeLog := filepath.Join(t.TempDir(), "log")
+	in, _ := startInput(t, map[string]any{"count": 1_000_000, "batch": 10, "pause": "10ms", "close_log": closeLog})
+	ctx, cancel := context.WithCancel(context.Background())
+	em := &emitter{stopAt: 20, cancel: cancel}
+	if err := in.Run(ctx, nil, em); err != context.Canceled {
+		t.Fatalf("Run = %v", err)
+	}
+	if err := in.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(closeLog)
+	if string(b) != "run ended\nclosed\n" {
+		t.Fatalf("order in the plugin = %q, want Run to end before Close", b)
 	}
 }

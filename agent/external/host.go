@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"io/fs"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -37,12 +38,14 @@ type settings struct {
 	Config             map[string]any `toml:"config"`
 	StartTimeout       sdk.Duration   `toml:"start_timeout"`
 	RestartMaxInterval sdk.Duration   `toml:"restart_max_interval"`
+	CallTimeout        sdk.Duration   `toml:"call_timeout"`
 }
 
 func defaultSettings() settings {
 	return settings{
 		StartTimeout:       sdk.Duration(10 * time.Second),
 		RestartMaxInterval: sdk.Duration(30 * time.Second),
+		CallTimeout:        sdk.Duration(time.Minute),
 	}
 }
 
@@ -54,9 +57,11 @@ func (s *settings) validate() error {
 	}
 	for i, e := range s.Env {
 		if !envKey.MatchString(e) {
-			// The value may be a secret: show only what precedes '='.
-			name, _, _ := strings.Cut(e, "=")
-			return fmt.Errorf("env[%d]: must be \"NAME=VALUE\" with NAME made of letters, digits and '_', got %q…", i, name)
+			// The entry may hold a secret: show only a name before '='.
+			if name, _, found := strings.Cut(e, "="); found {
+				return fmt.Errorf("env[%d]: must be \"NAME=VALUE\" with NAME made of letters, digits and '_', got %q=…", i, name)
+			}
+			return fmt.Errorf("env[%d]: must be \"NAME=VALUE\" (no '=' found; the entry is not shown, it may be a secret)", i)
 		}
 	}
 	if s.StartTimeout <= 0 {
@@ -64,6 +69,9 @@ func (s *settings) validate() error {
 	}
 	if s.RestartMaxInterval <= 0 {
 		return errors.New("restart_max_interval: must be positive")
+	}
+	if s.CallTimeout <= 0 {
+		return errors.New("call_timeout: must be positive")
 	}
 	return nil
 }
@@ -116,9 +124,7 @@ func (h *host) init(kind sdk.Kind, env sdk.Env) error {
 		h.configTOML = buf.String()
 	}
 	h.backoff = backoff{min: 250 * time.Millisecond, max: time.Duration(h.RestartMaxInterval)}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Duration(h.StartTimeout))
-	defer cancel()
-	p, err := h.start(ctx)
+	p, err := h.start(context.Background())
 	if err != nil {
 		return err
 	}
@@ -156,6 +162,9 @@ func (h *host) setProc(p *process) {
 // start runs the binary, completes the handshake and configures the plugin.
 // Its errors say what went wrong in terms of what the user can change.
 func (h *host) start(ctx context.Context) (*process, error) {
+	// start_timeout covers the whole start: handshake and Configure.
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(h.StartTimeout))
+	defer cancel()
 	cmd := exec.Command(h.Command[0], h.Command[1:]...)
 	// The instance's env comes after the agent's, so it wins.
 	cmd.Env = append(os.Environ(), h.Env...)
@@ -199,8 +208,6 @@ func (h *host) start(ctx context.Context) (*process, error) {
 
 func (h *host) configure(ctx context.Context, p *process) (*pluginv1.ConfigureResponse, error) {
 	req := &pluginv1.ConfigureRequest{ConfigToml: h.configTOML, Test: h.env.Test, LogLevel: levelName(h.log)}
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(h.StartTimeout))
-	defer cancel()
 	var resp *pluginv1.ConfigureResponse
 	var err error
 	switch c := p.rpc.(type) {
@@ -223,7 +230,11 @@ func (h *host) configure(ctx context.Context, p *process) (*pluginv1.ConfigureRe
 		return nil, fmt.Errorf("plugin %s does not serve %s (%s): declare it in the section of the kind it serves, or check that its main calls plugin.Serve%s",
 			h.Command[0], an(plugin.KindName(h.kind)), st.Message(), title(plugin.KindName(h.kind)))
 	}
-	return nil, fmt.Errorf("plugin %s: configure: %s%s", h.Command[0], st.Message(), p.exitDetail())
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("plugin %s did not accept its configuration within start_timeout (%s): raise start_timeout if its Init is slow",
+			h.Command[0], time.Duration(h.StartTimeout))
+	}
+	return nil, fmt.Errorf("plugin %s: configure: %s%s", h.Command[0], st.Message(), p.exitDetail(true))
 }
 
 // configError is a configuration the plugin refused; restarting cannot
@@ -250,9 +261,11 @@ var (
 func (h *host) startError(err error, p *process) error {
 	cmd := h.Command[0]
 	msg := err.Error()
+	var pathErr *fs.PathError
+	var execErr *exec.Error
 	switch {
-	case errors.Is(err, exec.ErrNotFound), errors.Is(err, os.ErrNotExist), errors.Is(err, os.ErrPermission),
-		strings.Contains(msg, "no such file"), strings.Contains(msg, "permission denied"), strings.Contains(msg, "exec format error"):
+	case errors.As(err, &pathErr), errors.As(err, &execErr):
+		// exec could not start the binary: no process, nothing to add.
 		return fmt.Errorf("cannot run plugin %s: %v", cmd, err)
 	case versionRE.MatchString(msg):
 		m := versionRE.FindStringSubmatch(msg)
@@ -265,15 +278,15 @@ func (h *host) startError(err error, p *process) error {
 	case unrecognisedRE.MatchString(msg) && strings.TrimSpace(unrecognisedRE.FindStringSubmatch(msg)[1]) != "":
 		first := strings.TrimSpace(unrecognisedRE.FindStringSubmatch(msg)[1])
 		return fmt.Errorf("plugin %s broke the handshake: its first line on stdout was %q, not the go-plugin handshake line%s: is it a rowflux plugin whose main calls plugin.Serve%s, and does it print nothing to stdout before that?",
-			cmd, first, p.exitDetail(), title(plugin.KindName(h.kind)))
+			cmd, first, p.exitDetail(false), title(plugin.KindName(h.kind)))
 	case strings.Contains(msg, "exited before we could connect"), unrecognisedRE.MatchString(msg):
 		return fmt.Errorf("plugin %s exited during the handshake%s: is it a rowflux plugin whose main calls plugin.Serve%s?",
-			cmd, p.exitDetail(), title(plugin.KindName(h.kind)))
+			cmd, p.exitDetail(true), title(plugin.KindName(h.kind)))
 	case strings.Contains(msg, "timeout while waiting for plugin to start"):
 		return fmt.Errorf("plugin %s did not complete the handshake within start_timeout (%s)%s: raise start_timeout if it is slow to start",
-			cmd, time.Duration(h.StartTimeout), p.exitDetail())
+			cmd, time.Duration(h.StartTimeout), p.exitDetail(false))
 	}
-	return fmt.Errorf("plugin %s: %v%s", cmd, err, p.exitDetail())
+	return fmt.Errorf("plugin %s: %v%s", cmd, firstLine(msg), p.exitDetail(true))
 }
 
 func firstLine(s string) string {
@@ -281,12 +294,15 @@ func firstLine(s string) string {
 	return l
 }
 
-// exitDetail describes how the process ended and what it last wrote to
-// stderr, as far as known; empty while it runs and has said nothing.
-func (p *process) exitDetail() string {
+// exitDetail describes how the process ended (when status is set: after a
+// failed handshake go-plugin kills the process itself, so its status says
+// nothing) and what it last wrote to stderr, as far as known.
+func (p *process) exitDetail(status bool) string {
 	var parts []string
-	if st := p.exitStatus(2 * time.Second); st != "" {
-		parts = append(parts, st)
+	if status {
+		if st := p.exitStatus(2 * time.Second); st != "" {
+			parts = append(parts, st)
+		}
 	}
 	if t := p.stderr.String(); t != "" {
 		parts = append(parts, "last stderr lines:\n"+t)
@@ -300,7 +316,7 @@ func (p *process) exitDetail() string {
 // exitStatus waits up to wait for the process to have exited and returns
 // how it ended ("exit status 2", "signal: killed"), or "" if it still runs.
 func (p *process) exitStatus(wait time.Duration) string {
-	if p.client == nil {
+	if p.client == nil || p.cmd.Process == nil {
 		return ""
 	}
 	deadline := time.Now().Add(wait)
@@ -352,7 +368,7 @@ func (h *host) crashed(p *process, err error) string {
 // restart starts a new process after a crash, with backoff, until one
 // starts and resume succeeds or ctx ends. A configuration the plugin
 // refuses ends the attempts.
-func (h *host) restart(ctx context.Context, resume func(*process) error) error {
+func (h *host) restart(ctx context.Context, resume func(context.Context, *process) error) error {
 	for {
 		d := h.backoff.next()
 		h.log.Info("restarting external plugin", "plugin", h.name, "in", d)
@@ -363,7 +379,7 @@ func (h *host) restart(ctx context.Context, resume func(*process) error) error {
 		}
 		p, err := h.start(ctx)
 		if err == nil && resume != nil {
-			if err = resume(p); err != nil && !lost(p, err) {
+			if err = resume(ctx, p); err != nil && !lost(p, err) {
 				p.kill()
 				return err
 			}
@@ -384,6 +400,16 @@ func (h *host) restart(ctx context.Context, resume func(*process) error) error {
 		h.log.Info("external plugin restarted", "plugin", h.name, "pid", p.pid())
 		return nil
 	}
+}
+
+// rebase takes the counts of a reply to a replayed call as the new
+// baseline: replayed work was counted by the process that died.
+func (h *host) rebase(p *process, c *pluginv1.Counts) {
+	if c == nil {
+		return
+	}
+	p.seen = make([]int64, len(h.counters))
+	copy(p.seen, c.Values)
 }
 
 // count adds what the plugin's counters gained since p last reported.

@@ -97,6 +97,18 @@ func (in *Input) stream(ctx context.Context, pr *process, pos *sdk.Position, out
 		*pos = p
 		in.h.backoff.reset()
 		if err := st.Send(ack); err != nil {
+			if errors.Is(err, io.EOF) {
+				// The stream ended while the batch waited for the pipeline:
+				// its status says how (the plugin's Run returned).
+				for {
+					if _, err := st.Recv(); err != nil {
+						if errors.Is(err, io.EOF) {
+							return nil
+						}
+						return err
+					}
+				}
+			}
 			return err
 		}
 	}

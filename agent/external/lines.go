@@ -1,6 +1,7 @@
 package external
 
 import (
+	"slices"
 	"strings"
 	"sync"
 )
@@ -55,6 +56,9 @@ type tail struct {
 	lines []string
 	next  int
 	full  bool
+	// panicLine is the first line of a Go panic or fatal error: the
+	// goroutine dump after it pushes it out of the last lines.
+	panicLine string
 }
 
 const tailLines, tailWidth = 10, 500
@@ -75,6 +79,9 @@ func (t *tail) add(line string) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.panicLine == "" && (strings.HasPrefix(line, "panic: ") || strings.HasPrefix(line, "fatal error: ")) {
+		t.panicLine = line
+	}
 	t.lines[t.next] = line
 	t.next = (t.next + 1) % len(t.lines)
 	if t.next == 0 {
@@ -91,5 +98,8 @@ func (t *tail) String() string {
 		out = append(out, t.lines[t.next:]...)
 	}
 	out = append(out, t.lines[:t.next]...)
+	if t.panicLine != "" && !slices.Contains(out, t.panicLine) {
+		out = append([]string{t.panicLine, "…"}, out...)
+	}
 	return strings.Join(out, "\n")
 }

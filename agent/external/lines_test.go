@@ -68,3 +68,15 @@ func TestHCLoggerLevels(t *testing.T) {
 		t.Errorf("level = %v", h.GetLevel())
 	}
 }
+
+func TestTailKeepsThePanicLine(t *testing.T) {
+	tl := newTail()
+	fmt.Fprintf(tl, "panic: runtime error: index out of range\n\ngoroutine 1 [running]:\n")
+	for i := range 30 {
+		fmt.Fprintf(tl, "main.f(%d)\n", i)
+	}
+	got := tl.String()
+	if !strings.HasPrefix(got, "panic: runtime error: index out of range\n…\n") || !strings.HasSuffix(got, "main.f(29)") {
+		t.Fatalf("tail = %q", got)
+	}
+}

@@ -2,6 +2,7 @@ package external
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -69,7 +70,7 @@ func (p *Processor) call(ctx context.Context, f func(pluginv1.ProcessorClient) (
 			return resp, nil
 		}
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return nil, p.timedOut(ctx, "")
 		}
 		if !lost(pr, err) {
 			return nil, err
@@ -80,17 +81,32 @@ func (p *Processor) call(ctx context.Context, f func(pluginv1.ProcessorClient) (
 				p.Command[0], reason, p.ReplayLimit)
 		}
 		if err := p.h.restart(ctx, p.resume); err != nil {
+			if ctx.Err() != nil {
+				return nil, p.timedOut(ctx, reason)
+			}
 			return nil, err
 		}
 	}
 }
 
+// timedOut explains a call that ran out of time: the pipeline stopping
+// (context.Canceled, passed on as it is) or call_timeout, possibly while
+// the plugin kept crashing.
+func (p *Processor) timedOut(ctx context.Context, crash string) error {
+	if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return ctx.Err()
+	}
+	if crash != "" {
+		return fmt.Errorf("plugin %s crashed (%s) and was not back within call_timeout (%s)", p.Command[0], crash, time.Duration(p.CallTimeout))
+	}
+	return fmt.Errorf("plugin %s did not answer within call_timeout (%s)", p.Command[0], time.Duration(p.CallTimeout))
+}
+
 // resume brings a new process to where the dead one was.
-func (p *Processor) resume(pr *process) error {
+func (p *Processor) resume(ctx context.Context, pr *process) error {
 	if !p.h.caps.Stateful {
 		return nil
 	}
-	ctx := context.Background()
 	c := client(pr)
 	if p.hasState {
 		if _, err := c.Restore(ctx, &pluginv1.State{Data: p.state}); err != nil {
@@ -98,15 +114,17 @@ func (p *Processor) resume(pr *process) error {
 		}
 	}
 	for _, r := range p.replay {
+		var resp *pluginv1.BatchResponse
 		var err error
 		if r.batch != nil {
-			_, err = c.Process(ctx, &pluginv1.Batch{Events: r.batch})
+			resp, err = c.Process(ctx, &pluginv1.Batch{Events: r.batch})
 		} else {
-			_, err = c.Tick(ctx, &pluginv1.TickRequest{Now: pluginv1.FromTime(r.tick)})
+			resp, err = c.Tick(ctx, &pluginv1.TickRequest{Now: pluginv1.FromTime(r.tick)})
 		}
 		if err != nil {
 			return err
 		}
+		p.h.rebase(pr, resp.GetCounts())
 	}
 	if len(p.replay) > 0 {
 		p.h.log.Info("external plugin state rebuilt", "plugin", p.h.name, "replayed_calls", len(p.replay), "replayed_events", p.replayN)
@@ -169,7 +187,7 @@ func (p *Processor) Tick(ctx context.Context, now time.Time) (sdk.Batch, error) 
 	if err != nil {
 		return nil, wrapCall("tick", err)
 	}
-	p.remember(replayed{tick: now}, 0)
+	p.remember(replayed{tick: now}, 1) // counted, so ticks alone cannot grow the log unbounded
 	return p.decode(resp)
 }
 
@@ -192,9 +210,13 @@ func (p *Processor) Snapshot() ([]byte, error) {
 	if !p.h.caps.Stateful {
 		return nil, nil
 	}
+	// The sdk gives Snapshot no context; call_timeout bounds it, crash
+	// restarts included, so that a hung plugin cannot hold a stop.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(p.CallTimeout))
+	defer cancel()
 	var data []byte
-	_, err := p.call(context.Background(), func(c pluginv1.ProcessorClient) (*pluginv1.BatchResponse, error) {
-		st, err := c.Snapshot(context.Background(), &pluginv1.Empty{})
+	_, err := p.call(ctx, func(c pluginv1.ProcessorClient) (*pluginv1.BatchResponse, error) {
+		st, err := c.Snapshot(ctx, &pluginv1.Empty{})
 		if err != nil {
 			return nil, err
 		}
@@ -217,8 +239,15 @@ func (p *Processor) Restore(state []byte) error {
 		}
 		return nil
 	}
-	_, err := p.call(context.Background(), func(c pluginv1.ProcessorClient) (*pluginv1.BatchResponse, error) {
-		if _, err := c.Restore(context.Background(), &pluginv1.State{Data: state}); err != nil {
+	if len(state) == 0 {
+		// The plugin had no state to snapshot (or was not stateful when the
+		// checkpoint was taken): it starts fresh, as without a checkpoint.
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(p.CallTimeout))
+	defer cancel()
+	_, err := p.call(ctx, func(c pluginv1.ProcessorClient) (*pluginv1.BatchResponse, error) {
+		if _, err := c.Restore(ctx, &pluginv1.State{Data: state}); err != nil {
 			return nil, err
 		}
 		return &pluginv1.BatchResponse{}, nil

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"reflect"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -82,39 +83,41 @@ func serve(kind string, inst *instance, register func(*grpc.Server)) {
 		},
 		Logger: newHCLogJSON(inst.stderr, inst.name),
 	})
+	// The agent ends a plugin by calling Close and then go-plugin's
+	// shutdown; a plugin whose Init failed, or an agent that skipped Close,
+	// still gets its Close here.
+	inst.close()
 	os.Exit(0)
 }
 
-// watchAgent ends the process when the agent is gone. The agent asks Linux
-// to send SIGTERM when it dies; polling the parent covers other systems,
-// and an agent killed before that request took effect.
+// watchAgent ends the process when the agent that started it is gone (a
+// kill -9 leaves no time to stop plugins), by polling the parent process.
+// SIGTERM is ignored, as go-plugin ignores SIGINT: a service manager sends
+// it to every process of the service at once, and the plugin must keep
+// working while the agent drains, until the agent stops it.
 func watchAgent(inst *instance) {
 	parent := os.Getppid()
-	gone := make(chan string, 1)
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM)
 	go func() {
-		<-sig
-		gone <- "received SIGTERM"
+		for range sig {
+			inst.stderr.line(`{"@level":"debug","@message":"plugin ignores SIGTERM: the agent stops it"}`)
+		}
 	}()
 	go func() {
 		for range time.Tick(250 * time.Millisecond) {
-			if os.Getppid() != parent {
-				gone <- "the agent that started it is gone"
-				return
+			if os.Getppid() == parent {
+				continue
 			}
+			inst.stderr.line(`{"@level":"info","@message":"plugin exiting: the agent that started it is gone"}`)
+			done := make(chan struct{})
+			go func() { inst.close(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(time.Second):
+			}
+			os.Exit(0)
 		}
-	}()
-	go func() {
-		why := <-gone
-		inst.stderr.line(`{"@level":"info","@message":"plugin exiting: ` + why + `"}`)
-		done := make(chan struct{})
-		go func() { inst.close(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(time.Second):
-		}
-		os.Exit(0)
 	}()
 }
 
@@ -127,10 +130,11 @@ type instance struct {
 	stderrFile *os.File
 	stderr     *stderrLog
 
-	mu       sync.Mutex
-	plugin   any
-	counters []*sdk.Counter
-	closed   bool
+	mu         sync.Mutex
+	plugin     any
+	counters   []*sdk.Counter
+	configured bool // Init has returned: counters are declared
+	closed     bool
 }
 
 func newInstance(name string, newFn func() any) *instance {
@@ -159,6 +163,11 @@ func (in *instance) configure(req *pluginv1.ConfigureRequest) (*pluginv1.Configu
 		Logger: slog.New(newJSONHandler(in.stderr, lv)),
 		Counter: func(name, help string) *sdk.Counter {
 			c := &sdk.Counter{}
+			if in.configured {
+				// Declared too late for the agent to export it (the sdk
+				// asks for counters in Init); it still counts.
+				return c
+			}
 			in.counters = append(in.counters, c)
 			resp.Counters = append(resp.Counters, &pluginv1.Counter{Name: name, Help: help})
 			return c
@@ -175,6 +184,7 @@ func (in *instance) configure(req *pluginv1.ConfigureRequest) (*pluginv1.Configu
 			return nil, status.Error(codes.InvalidArgument, err.Error())
 		}
 	}
+	in.configured = true
 	if _, ok := p.(sdk.Stateful); ok {
 		resp.Stateful = true
 	}
@@ -189,6 +199,8 @@ func (in *instance) configure(req *pluginv1.ConfigureRequest) (*pluginv1.Configu
 	}
 	return resp, nil
 }
+
+var lastKeyRE = regexp.MustCompile(`(?s)^line \d+ \(last key "((?:[^"\\]|\\.)*)"\): (.*)$`)
 
 // decodeConfig decodes the instance's config table into p as the agent
 // does for compiled-in plugins: unknown keys are errors.
@@ -205,7 +217,13 @@ func decodeConfig(text string, p any) error {
 	}
 	md, err := toml.Decode(text, p)
 	if err != nil {
-		return fmt.Errorf("config: %s", strings.TrimPrefix(err.Error(), "toml: "))
+		// Line numbers would point into the agent's re-encoding of the
+		// table, not into the user's file.
+		msg := strings.TrimPrefix(err.Error(), "toml: ")
+		if m := lastKeyRE.FindStringSubmatch(msg); m != nil {
+			msg = m[1] + ": " + m[2]
+		}
+		return fmt.Errorf("config: %s", msg)
 	}
 	if und := md.Undecoded(); len(und) > 0 {
 		keys := make([]string, len(und))
@@ -251,13 +269,13 @@ func (in *instance) close() error {
 	return nil
 }
 
-// callError turns a plugin's error into a status the agent shows as it is.
+// callError turns a plugin's error into the status the agent shows as it
+// is. Whatever status the error wraps (a plugin may itself be a gRPC
+// client), it goes out as UNKNOWN: the agent reads UNAVAILABLE as a dead
+// process, and INVALID_ARGUMENT as a configuration the plugin refused.
 func callError(err error) error {
 	if err == nil {
 		return nil
-	}
-	if _, ok := status.FromError(err); ok {
-		return err
 	}
 	return status.Error(codes.Unknown, err.Error())
 }
@@ -329,7 +347,8 @@ func (s *processorServer) batchCall(f func(sdk.Processor) (sdk.Batch, error)) (r
 	return &pluginv1.BatchResponse{Batch: b, Counts: s.inst.counts()}, nil
 }
 
-func (s *processorServer) Process(ctx context.Context, req *pluginv1.Batch) (*pluginv1.BatchResponse, error) {
+func (s *processorServer) Process(ctx context.Context, req *pluginv1.Batch) (resp *pluginv1.BatchResponse, err error) {
+	defer protect(&err)
 	batch, err := decodeBatch(req)
 	if err != nil {
 		return nil, err
@@ -411,13 +430,13 @@ func (s *outputServer) Configure(_ context.Context, req *pluginv1.ConfigureReque
 }
 
 func (s *outputServer) Write(ctx context.Context, req *pluginv1.Batch) (resp *pluginv1.WriteResponse, err error) {
+	defer protect(&err)
 	batch, err := decodeBatch(req)
 	if err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	defer protect(&err)
 	p, err := s.inst.get()
 	if err != nil {
 		return nil, err
@@ -437,6 +456,10 @@ func (s *outputServer) Close(context.Context, *pluginv1.Empty) (*pluginv1.Empty,
 type inputServer struct {
 	pluginv1.UnimplementedInputServer
 	inst *instance
+	// runs counts Run calls in progress: the agent's side of a stream ends
+	// at once when it stops, the plugin's Run a little later, and Close
+	// must come after it.
+	runs sync.WaitGroup
 }
 
 func (s *inputServer) Configure(_ context.Context, req *pluginv1.ConfigureRequest) (*pluginv1.ConfigureResponse, error) {
@@ -446,6 +469,8 @@ func (s *inputServer) Configure(_ context.Context, req *pluginv1.ConfigureReques
 // Run runs the input for one stream: the first request says where from,
 // each later one acknowledges a batch.
 func (s *inputServer) Run(stream pluginv1.Input_RunServer) (err error) {
+	s.runs.Add(1)
+	defer s.runs.Done()
 	defer protect(&err)
 	p, err := s.inst.get()
 	if err != nil {
@@ -532,7 +557,14 @@ func (s *inputServer) CheckpointDurable(ctx context.Context, req *pluginv1.Posit
 	return &pluginv1.Empty{}, nil
 }
 
-func (s *inputServer) Close(context.Context, *pluginv1.Empty) (*pluginv1.Empty, error) {
+func (s *inputServer) Close(ctx context.Context, _ *pluginv1.Empty) (*pluginv1.Empty, error) {
+	done := make(chan struct{})
+	go func() { s.runs.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return nil, status.Error(codes.DeadlineExceeded, "Run did not return after the agent stopped it; closing anyway")
+	}
 	return &pluginv1.Empty{}, callError(s.inst.close())
 }
 

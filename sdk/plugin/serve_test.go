@@ -28,7 +28,7 @@ func TestDecodeConfig(t *testing.T) {
 		{"empty", "", &conf{}, ""},
 		{"values", "target = \"EUR\"\nevery = \"2s\"\n[rates]\nUSD = 0.92\n", &conf{}, ""},
 		{"unknown keys", "target = \"EUR\"\ntargett = 1\n[rates]\nUSD = 1.0\n[extra]\nx = 1\n", &conf{}, "config: unknown key(s) extra, extra.x, targett"},
-		{"type mismatch", "target = 3\n", &conf{}, "config:"},
+		{"type mismatch", "target = 3\n", &conf{}, "config: target: incompatible types: TOML value has type int64; destination has type string"},
 		{"bad duration", "every = \"soon\"\n", &conf{}, "config:"},
 		{"not a pointer", "target = \"EUR\"\n", conf{}, "plugin New returned plugin.conf, not a non-nil pointer, so its configuration cannot be decoded"},
 		{"nil", "", nil, "plugin New returned nil"},

@@ -19,6 +19,13 @@ import (
 // tag, field and value and doubled the time of a call. The tests hold both
 // to the generated code, byte for byte.
 
+// maxGuess and maxSlab cap what the codec allocates ahead on the word of a
+// batch's first event: 4 MiB of encoding, 64 Ki tags or fields.
+const (
+	maxGuess = 4 << 20
+	maxSlab  = 64 << 10
+)
+
 // Field numbers of the messages in plugin.proto.
 const (
 	listEvents protowire.Number = 1
@@ -56,8 +63,10 @@ func AppendEvents(dst []byte, b sdk.Batch) ([]byte, error) {
 		}
 		if i == 0 {
 			// Grow once, guessing from the first event, rather than doubling
-			// through a large batch.
-			if need := (n + 4) * len(b) * 9 / 8; cap(dst)-len(dst) < need {
+			// through a large batch; the guess is capped, because a first
+			// event with a large value says nothing about the others.
+			need := min((n+4)*len(b)*9/8, max(n+4, maxGuess))
+			if cap(dst)-len(dst) < need {
 				dst = append(make([]byte, 0, len(dst)+need), dst...)
 			}
 		}
@@ -282,13 +291,15 @@ func DecodeEvents(data []byte) (sdk.Batch, error) {
 		prev = e
 		if len(out) == 1 {
 			// Events of a batch tend to have the same shape: size the
-			// slabs after the first one instead of growing them by doubling.
-			if n := len(out[0].Tags) * cap(out); n > cap(d.tags) {
+			// slabs after the first one instead of growing them by doubling,
+			// up to a cap, since a wide first event may be followed by narrow
+			// ones.
+			if n := min(len(out[0].Tags)*cap(out), maxSlab); n > cap(d.tags) {
 				d.tags = make([]sdk.Tag, len(d.tags), n)
 				copy(d.tags, out[0].Tags)
 				out[0].Tags = d.tags[:len(out[0].Tags):len(out[0].Tags)]
 			}
-			if n := len(out[0].Fields) * cap(out); n > cap(d.fields) {
+			if n := min(len(out[0].Fields)*cap(out), maxSlab); n > cap(d.fields) {
 				d.fields = make([]sdk.Field, len(d.fields), n)
 				copy(d.fields, out[0].Fields)
 				out[0].Fields = d.fields[:len(out[0].Fields):len(out[0].Fields)]

@@ -279,3 +279,45 @@ func TestDecodedStringsDoNotPointIntoTheMessage(t *testing.T) {
 		t.Fatalf("decoded events changed with the buffer:\n%#v", got)
 	}
 }
+
+// A first event unlike the others must not size the whole batch's memory.
+func TestFirstEventDoesNotSizeTheBatch(t *testing.T) {
+	wide := sdk.Event{Name: "w", Fields: make([]sdk.Field, 200)}
+	for i := range wide.Fields {
+		wide.Fields[i] = sdk.Field{Key: fmt.Sprint("c", i), Value: int64(i)}
+	}
+	narrow := sdk.Event{Name: "n", Fields: []sdk.Field{{Key: "c", Value: int64(1)}}}
+	big := sdk.Event{Name: "b", Fields: []sdk.Field{{Key: "blob", Value: make([]byte, 1<<20)}}}
+	tests := []struct {
+		name  string
+		first sdk.Event
+	}{{"wide first event", wide}, {"large first value", big}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := sdk.Batch{tt.first}
+			for range 50_000 {
+				b = append(b, narrow)
+			}
+			data, err := AppendEvents(nil, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if limit := 2*len(data) + maxGuess + (2 << 20); cap(data) > limit {
+				t.Errorf("encoding %d bytes reserved %d", len(data), cap(data))
+			}
+			allocs := testing.Benchmark(func(tb *testing.B) {
+				tb.ReportAllocs()
+				for tb.Loop() {
+					if _, err := DecodeEvents(data); err != nil {
+						tb.Fatal(err)
+					}
+				}
+			}).AllocedBytesPerOp()
+			// The events themselves take ~10 MB; a slab sized from the
+			// first event would take 50,000 x 200 fields (~300 MB).
+			if allocs > 40<<20 {
+				t.Errorf("decoding %d bytes allocated %d bytes", len(data), allocs)
+			}
+		})
+	}
+}

@@ -516,6 +516,9 @@ func (x *EventList) GetEvents() []*Event {
 	return nil
 }
 
+// Strings (names, keys, values) carry what the source held, which may be
+// invalid UTF-8; a decoder that validates UTF-8 rejects such a batch.
+//
 // Batch is a batch of events as a serialized EventList. Events travel
 // nested as bytes so that an implementation can decode them straight into
 // its own event type, without building a message tree per event first

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	goplugin "github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/rowflux/rowflux/sdk"
 	"github.com/rowflux/rowflux/sdk/plugin"
@@ -71,6 +73,12 @@ type core struct {
 	Marker    string  `toml:"marker"`     // the crash marker file
 	FailOn    string  `toml:"fail_on"`    // an event name that makes Process fail
 	TickEvery string  `toml:"tick_every"` // a duration: tick and emit the sum
+	// Unavailable makes Process fail with an error wrapping a gRPC
+	// UNAVAILABLE status, as a plugin that is itself a gRPC client might.
+	Unavailable bool   `toml:"unavailable"`
+	HangOn      string `toml:"hang_on"`      // "snapshot": Snapshot never returns
+	CrashOn2    string `toml:"crash_always"` // "restore": Restore always crashes
+	CloseLog    string `toml:"close_log"`    // Close appends "closed" to this file
 
 	log   *sdk.Env
 	sum   float64
@@ -101,6 +109,9 @@ func (s *core) Process(_ context.Context, b sdk.Batch) (sdk.Batch, error) {
 		if e.Name == s.FailOn && s.FailOn != "" {
 			return nil, fmt.Errorf("cannot scale event %q", e.Name)
 		}
+		if s.Unavailable {
+			return nil, fmt.Errorf("sink: %w", status.Error(codes.Unavailable, "connection refused"))
+		}
 		if e.Name == s.CrashOn && s.CrashOn != "" {
 			crashOnce(s.Marker)
 		}
@@ -126,11 +137,33 @@ func (s *core) Process(_ context.Context, b sdk.Batch) (sdk.Batch, error) {
 
 type scale struct{ core }
 
+func (s *core) Close() error {
+	if s.CloseLog != "" {
+		appendLine(s.CloseLog, "closed")
+	}
+	return nil
+}
+
+func appendLine(path, line string) {
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err == nil {
+		fmt.Fprintln(f, line)
+		f.Close()
+	}
+}
+
 func (s *scale) Snapshot() ([]byte, error) {
+	if s.HangOn == "snapshot" {
+		select {}
+	}
 	return []byte(strconv.FormatFloat(s.sum, 'g', -1, 64)), nil
 }
 
 func (s *scale) Restore(b []byte) error {
+	if s.CrashOn2 == "restore" {
+		fmt.Fprintln(os.Stderr, "testplugin: cannot restore")
+		os.Exit(7)
+	}
 	f, err := strconv.ParseFloat(string(b), 64)
 	if err != nil {
 		return fmt.Errorf("state %q: %v", b, err)
@@ -154,6 +187,16 @@ type counter struct {
 	Marker  string `toml:"marker"`
 	Durable string `toml:"durable"` // a file CheckpointDurable writes the position to
 	Pause   string `toml:"pause"`   // a duration to wait between batches
+	// CloseLog gets "run ended" when Run returns (200ms after it is
+	// cancelled, as an input finishing a read would) and "closed" at Close.
+	CloseLog string `toml:"close_log"`
+}
+
+func (c *counter) Close() error {
+	if c.CloseLog != "" {
+		appendLine(c.CloseLog, "closed")
+	}
+	return nil
 }
 
 func (c *counter) Run(ctx context.Context, from sdk.Position, out sdk.Emitter) error {
@@ -162,6 +205,12 @@ func (c *counter) Run(ctx context.Context, from sdk.Position, out sdk.Emitter) e
 		n = binary.BigEndian.Uint64(from)
 	}
 	pause, _ := time.ParseDuration(c.Pause)
+	if c.CloseLog != "" {
+		defer func() {
+			time.Sleep(200 * time.Millisecond)
+			appendLine(c.CloseLog, "run ended")
+		}()
+	}
 	for int(n) < c.Count {
 		var b sdk.Batch
 		for len(b) < c.Batch && int(n) < c.Count {
