@@ -31,6 +31,7 @@ type Processor struct {
 	replay   []replayed
 	replayN  int  // events in replay
 	overflow bool // replay_limit was exceeded since the last snapshot
+	buf      []byte
 }
 
 type replayed struct {
@@ -147,9 +148,19 @@ func (p *Processor) remember(r replayed, events int) {
 }
 
 func (p *Processor) Process(ctx context.Context, batch sdk.Batch) (sdk.Batch, error) {
-	data, err := pluginv1.AppendEvents(make([]byte, 0, 128*len(batch)), batch)
+	// The encoding is kept for replay when the plugin is stateful;
+	// otherwise gRPC has copied it by the time the call returns, and the
+	// buffer serves the next call.
+	var buf []byte
+	if !p.h.caps.Stateful {
+		buf = p.buf[:0]
+	}
+	data, err := pluginv1.AppendEvents(buf, batch)
 	if err != nil {
 		return nil, fmt.Errorf("encoding the batch for the plugin: %w", err)
+	}
+	if !p.h.caps.Stateful {
+		p.buf = data
 	}
 	resp, err := p.call(ctx, func(c pluginv1.ProcessorClient) (*pluginv1.BatchResponse, error) {
 		return c.Process(ctx, &pluginv1.Batch{Events: data})

@@ -76,7 +76,8 @@ func serve(kind string, inst *instance, register func(*grpc.Server)) {
 		HandshakeConfig: Handshake,
 		Plugins:         goplugin.PluginSet{kind: &grpcPlugin{server: register}},
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
-			opts = append(opts, grpc.MaxRecvMsgSize(MaxMessageSize), grpc.MaxSendMsgSize(MaxMessageSize),
+			opts = append(opts, grpc.ForceServerCodecV2(newBatchCodec()),
+				grpc.MaxRecvMsgSize(MaxMessageSize), grpc.MaxSendMsgSize(MaxMessageSize),
 				grpc.InitialWindowSize(windowSize), grpc.InitialConnWindowSize(windowSize),
 				grpc.WriteBufferSize(ioBufferSize), grpc.ReadBufferSize(ioBufferSize))
 			return grpc.NewServer(opts...)
@@ -303,7 +304,7 @@ func encodeBatch(b sdk.Batch) (*pluginv1.Batch, error) {
 	if len(b) == 0 {
 		return &pluginv1.Batch{}, nil
 	}
-	data, err := pluginv1.AppendEvents(make([]byte, 0, 128*len(b)), b)
+	data, err := pluginv1.AppendEvents(replyBuffer(160*len(b)), b)
 	if err != nil {
 		return nil, status.Error(codes.Internal, "encoding the result: "+err.Error())
 	}
