@@ -541,6 +541,9 @@ func (e *emitter) Emit(ctx context.Context, batch sdk.Batch, pos sdk.Position) e
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-e.stream.Context().Done():
+		// Also when the plugin passed a context of its own to Emit.
+		return fmt.Errorf("the agent stopped this input: %w", context.Cause(e.stream.Context()))
 	}
 }
 

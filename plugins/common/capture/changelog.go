@@ -39,19 +39,19 @@ func (e *Engine) drainLoop(ctx context.Context, out sdk.Emitter) error {
 // the highest sequence an earlier drain read (floorNext) once every
 // transaction that could hold a sequence up to it has ended: such a
 // transaction had its id before that drain's reads finished (its first
-// write precedes the trigger's nextval), so it is below the xmax of a
-// snapshot taken after them (floorXmax); when a later snapshot's xmin
-// reaches that, its rows were visible to this drain's reads — so the floor
-// moves only after this drain has read and emitted everything.
+// write precedes the trigger's nextval), so it is below a fence taken
+// after them (floorXmax); when a later horizon reaches that, its rows were
+// visible to this drain's reads — so the floor moves only after this drain
+// has read and emitted everything.
 func (e *Engine) drain(ctx context.Context, out sdk.Emitter) error {
 	cl := e.src.(Changelog)
 	sn, snapshots := e.src.(Snapshotter)
 	snapshots = snapshots && e.seen != nil
 	var advanceTo uint64
 	if snapshots {
-		xmin, _, err := sn.Snapshot(ctx)
+		xmin, err := sn.Horizon(ctx)
 		if err != nil {
-			return fmt.Errorf("read snapshot: %w", err)
+			return fmt.Errorf("read transaction horizon: %w", err)
 		}
 		e.mu.Lock()
 		if e.floorXmax != 0 && xmin >= e.floorXmax {
@@ -107,18 +107,26 @@ func (e *Engine) drain(ctx context.Context, out sdk.Emitter) error {
 	if !snapshots {
 		return nil
 	}
-	_, xmax, err := sn.Snapshot(ctx)
-	if err != nil {
-		return fmt.Errorf("read snapshot: %w", err)
-	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	if advanceTo > e.floor {
 		e.floor, e.floorXmax = advanceTo, 0
 	}
-	if e.floorXmax == 0 && uint64(e.hw) > e.floor {
-		e.floorNext, e.floorXmax = uint64(e.hw), xmax
+	// A new candidate needs a fence, which may cost the source a
+	// transaction id: at most one per poll_interval.
+	candidate := e.floorXmax == 0 && uint64(e.hw) > e.floor && time.Since(e.lastFence) >= time.Duration(e.cfg.PollInterval)
+	next := uint64(e.hw)
+	e.mu.Unlock()
+	if !candidate {
+		return nil
 	}
+	fence, err := sn.Fence(ctx)
+	if err != nil {
+		return fmt.Errorf("read transaction fence: %w", err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.lastFence = time.Now()
+	e.floorNext, e.floorXmax = next, fence
 	return nil
 }
 

@@ -78,10 +78,14 @@ type Changelog interface {
 // uses it to stop re-reading changelog rows below a gap no transaction can
 // fill any more (a rolled-back or already deleted sequence number).
 type Snapshotter interface {
-	// Snapshot returns the current snapshot's bounds: every transaction
-	// with an id below xmin has ended; every transaction running now has an
-	// id below xmax.
-	Snapshot(ctx context.Context) (xmin, xmax uint64, err error)
+	// Horizon returns an id such that every transaction with a lower id
+	// has ended.
+	Horizon(ctx context.Context) (uint64, error)
+	// Fence returns an id above that of every transaction that has one
+	// now, running or not. (A snapshot's xmax is not such a bound on
+	// PostgreSQL: it is the last completed id + 1, and transactions with
+	// higher ids can be running.) It may cost the source a transaction id.
+	Fence(ctx context.Context) (uint64, error)
 }
 
 // Waiter blocks until the source signals a committed change.

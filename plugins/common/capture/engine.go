@@ -39,10 +39,11 @@ type Engine struct {
 	tombstones []int64
 	// floor: no changelog row at or below it can still appear, so drains
 	// of a multi-writer source read above it. floorNext/floorXmax: the
-	// highest sequence read by a drain and the snapshot xmax taken before
-	// it; once the snapshot xmin reaches floorXmax, every transaction that
-	// could hold a sequence value up to floorNext has ended.
+	// highest sequence read by a drain and the fence taken after it; once
+	// the horizon reaches floorXmax, every transaction that could hold a
+	// sequence value up to floorNext has ended.
 	floor, floorNext, floorXmax uint64
+	lastFence                   time.Time
 	hw                          int64 // highest emitted sequence (commit-ordered sources)
 }
 

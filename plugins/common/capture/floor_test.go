@@ -13,8 +13,8 @@ import (
 // txChangelog is an in-memory stand-in for a multi-writer changelog with
 // transactions, for testing the engine's floor (not a database): a
 // transaction gets its id at begin, each write takes the next sequence
-// number, rows become visible at commit, and Snapshot reports the smallest
-// open id and the next id.
+// number, rows become visible at commit, Horizon reports the smallest open
+// id and Fence the next id.
 type txChangelog struct {
 	mu      sync.Mutex
 	nextXid uint64
@@ -77,14 +77,20 @@ func (f *txChangelog) Describe(_ context.Context, _, table string) ([]ColumnInfo
 }
 func (f *txChangelog) SeqCommitOrdered() bool { return false }
 
-func (f *txChangelog) Snapshot(context.Context) (uint64, uint64, error) {
+func (f *txChangelog) Horizon(context.Context) (uint64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	xmin := f.nextXid
 	for x := range f.open {
 		xmin = min(xmin, x)
 	}
-	return xmin, f.nextXid, nil
+	return xmin, nil
+}
+
+func (f *txChangelog) Fence(context.Context) (uint64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.nextXid, nil
 }
 
 func (f *txChangelog) ReadChangelog(_ context.Context, tables []*Table, after int64, limit int) ([]Change, error) {

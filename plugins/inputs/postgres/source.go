@@ -343,15 +343,17 @@ func (s *source) Horizon(ctx context.Context) (uint64, error) {
 	return uint64(h), err
 }
 
-// Snapshot returns the current snapshot's xmin and xmax (64-bit, epoch
-// included): the engine uses them to know when no running transaction can
-// still commit a changelog row below a sequence it has read.
-func (s *source) Snapshot(ctx context.Context) (xmin, xmax uint64, err error) {
-	var lo, hi int64
-	err = s.use(ctx, func(c *pgx.Conn) error {
-		return c.QueryRow(ctx, "SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint FROM pg_current_snapshot() AS s").Scan(&lo, &hi)
+// Fence assigns this query a transaction id, which is above every id
+// assigned before it; the snapshot's xmax is not (it is the last completed
+// id + 1, and transactions with higher ids may be running), and using it
+// let the floor pass a running transaction. The engine asks at most once
+// per poll_interval, so the id cost is small.
+func (s *source) Fence(ctx context.Context) (uint64, error) {
+	var id int64
+	err := s.use(ctx, func(c *pgx.Conn) error {
+		return c.QueryRow(ctx, "SELECT pg_current_xact_id()::text::bigint").Scan(&id)
 	})
-	return uint64(lo), uint64(hi), err
+	return uint64(id) + 1, err
 }
 
 // versionExpr reconstructs a row's 64-bit xid from its 32-bit xmin and the
