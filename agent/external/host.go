@@ -354,6 +354,27 @@ func lost(p *process, err error) bool {
 	return p != nil && p.client.Exited()
 }
 
+// expired reports whether err comes from ctx ending. The plugin learns
+// the call's deadline too and may cancel the call a moment before the
+// agent's own timer fires, so a cancelled call waits briefly for ctx.
+func expired(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	if c := status.Code(err); c != codes.Canceled && c != codes.DeadlineExceeded {
+		return false
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		return false
+	}
+	select {
+	case <-ctx.Done():
+		return true
+	case <-time.After(100 * time.Millisecond):
+		return false
+	}
+}
+
 // crashed logs why the current process died and ends it for good.
 func (h *host) crashed(p *process, err error) string {
 	p.kill()
@@ -432,7 +453,7 @@ func (h *host) count(p *process, c *pluginv1.Counts) {
 }
 
 // stop closes the plugin and ends its process.
-func (h *host) stop(closeCall func(context.Context, *process) error) error {
+func (h *host) stop() error {
 	h.mu.Lock()
 	p := h.proc
 	h.proc = nil
@@ -442,7 +463,15 @@ func (h *host) stop(closeCall func(context.Context, *process) error) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	err := closeCall(ctx, p)
+	var err error
+	switch c := p.rpc.(type) {
+	case pluginv1.InputClient:
+		_, err = c.Close(ctx, &pluginv1.Empty{})
+	case pluginv1.ProcessorClient:
+		_, err = c.Close(ctx, &pluginv1.Empty{})
+	case pluginv1.OutputClient:
+		_, err = c.Close(ctx, &pluginv1.Empty{})
+	}
 	p.kill()
 	if err != nil && !lost(p, err) {
 		return fmt.Errorf("close: %s", status.Convert(err).Message())

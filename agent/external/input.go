@@ -134,8 +134,5 @@ func (in *Input) CheckpointDurable(ctx context.Context, pos sdk.Position) error 
 
 // Close closes the plugin and ends its process.
 func (in *Input) Close() error {
-	return in.h.stop(func(ctx context.Context, pr *process) error {
-		_, err := pr.rpc.(pluginv1.InputClient).Close(ctx, &pluginv1.Empty{})
-		return err
-	})
+	return in.h.stop()
 }

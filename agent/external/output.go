@@ -56,8 +56,5 @@ func (o *Output) Write(ctx context.Context, batch sdk.Batch) error {
 
 // Close closes the plugin and ends its process.
 func (o *Output) Close() error {
-	return o.h.stop(func(ctx context.Context, pr *process) error {
-		_, err := pr.rpc.(pluginv1.OutputClient).Close(ctx, &pluginv1.Empty{})
-		return err
-	})
+	return o.h.stop()
 }

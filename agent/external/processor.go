@@ -70,7 +70,7 @@ func (p *Processor) call(ctx context.Context, f func(pluginv1.ProcessorClient) (
 			p.h.backoff.reset()
 			return resp, nil
 		}
-		if ctx.Err() != nil {
+		if expired(ctx, err) {
 			return nil, p.timedOut(ctx, "")
 		}
 		if !lost(pr, err) {
@@ -273,8 +273,5 @@ func (p *Processor) Restore(state []byte) error {
 
 // Close closes the plugin and ends its process.
 func (p *Processor) Close() error {
-	return p.h.stop(func(ctx context.Context, pr *process) error {
-		_, err := client(pr).Close(ctx, &pluginv1.Empty{})
-		return err
-	})
+	return p.h.stop()
 }
