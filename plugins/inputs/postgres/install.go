@@ -58,7 +58,13 @@ func (s *source) objects(st capture.Strategy, tables []*capture.Table) ([]object
 		return nil, nil
 	}
 	cl := s.changelogRef()
-	objs := []object{{kind: "table", name: s.schema + "." + s.changelog, create: changelogDDL(cl)}}
+	objs := []object{
+		{kind: "table", name: s.schema + "." + s.changelog, create: changelogDDL(cl)},
+		// The reader's floor assumes sequence order is the order nextval was
+		// called in; a cached sequence hands each session its own block, so
+		// a low value can appear after higher ones were read and fenced.
+		{kind: "sequence", name: s.schema + "." + s.changelog + " seq", create: "DO $rowflux$ BEGIN EXECUTE format('ALTER SEQUENCE %s CACHE 1 NO CYCLE', pg_get_serial_sequence(" + literal(cl) + ", 'seq')); END $rowflux$"},
+	}
 	for _, t := range tables {
 		fn, trg := functionName(s.changelog, t), triggerName(s.changelog, t)
 		for _, n := range []string{fn, trg} {
@@ -73,8 +79,12 @@ func (s *source) objects(st capture.Strategy, tables []*capture.Table) ([]object
 			// cluster-wide lock, so one per transaction is the least cost).
 			notify = "\n  PERFORM pg_notify(" + literal(s.channel()) + ", '');"
 		}
+		// pg_current_xact_id() first: the transaction must hold its xid
+		// before the changelog's nextval (the reader's floor relies on it),
+		// which a write to a foreign table alone does not give it.
 		body := fmt.Sprintf(`CREATE OR REPLACE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql AS $rowflux$
 BEGIN
+  PERFORM pg_current_xact_id();
   IF TG_OP = 'DELETE' THEN
     INSERT INTO %s (table_name, op, row_image) VALUES (%s, 'delete', %s);
   ELSE
@@ -233,6 +243,13 @@ WHERE i.indrelid = $1::regclass AND a.attname = $2)`, tableRef(t), ts).Scan(&ok)
 				case "trigger":
 					err = c.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = $1::regclass AND tgname = $2 AND NOT tgisinternal)",
 						tableRef(o.table), o.name).Scan(&ok)
+				case "sequence":
+					// The sequence owned by the changelog's seq column (by
+					// pg_depend: pg_get_serial_sequence fails on a missing table).
+					err = c.QueryRow(ctx, `SELECT coalesce((SELECT q.seqcache = 1 AND NOT q.seqcycle FROM pg_sequence q
+JOIN pg_depend d ON d.objid = q.seqrelid AND d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
+JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+WHERE d.refobjid = to_regclass($1) AND a.attname = 'seq' AND d.deptype = 'a'), false)`, s.changelogRef()).Scan(&ok)
 				}
 				if err != nil {
 					return err

@@ -86,7 +86,7 @@ func TestSetupIdempotentTeardownLeavesNoTrace(t *testing.T) {
 					fixes = append(fixes, c.Fix)
 				}
 			}
-			if len(fixes) != 3 || !strings.HasPrefix(fixes[0], "CREATE TABLE IF NOT EXISTS") || !strings.HasPrefix(fixes[2], "CREATE OR REPLACE TRIGGER") {
+			if len(fixes) != 4 || !strings.HasPrefix(fixes[0], "CREATE TABLE IF NOT EXISTS") || !strings.HasPrefix(fixes[1], "DO $rowflux$ BEGIN EXECUTE format('ALTER SEQUENCE") || !strings.HasPrefix(fixes[3], "CREATE OR REPLACE TRIGGER") {
 				t.Fatalf("doctor after teardown: %q", fixes)
 			}
 		})
@@ -265,5 +265,48 @@ func TestDoctorNonSuperuser(t *testing.T) {
 		if !fixes[want] {
 			t.Errorf("missing fix %s in %v", want, fixes)
 		}
+	}
+}
+
+// The changelog reader's floor needs sequence values in the order nextval
+// was called; a cached sequence breaks that (each session takes a block),
+// so setup puts the cache back to 1 and doctor reports a change.
+func TestSetupKeepsTheChangelogSequenceUncached(t *testing.T) {
+	dsn, _ := newDB(t)
+	in := newInput(t, dsn, "trigger")
+	ctx := context.Background()
+	if err := in.Setup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cacheOK := func() bool {
+		t.Helper()
+		checks, err := in.Doctor(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range checks {
+			if strings.HasPrefix(c.Name, "sequence ") {
+				return c.OK
+			}
+		}
+		t.Fatal("doctor has no sequence check")
+		return false
+	}
+	if !cacheOK() {
+		t.Fatal("doctor: sequence not right after setup")
+	}
+	pgtest.Exec(t, dsn, "ALTER SEQUENCE rowflux_changelog_seq_seq CACHE 20")
+	if cacheOK() {
+		t.Fatal("doctor did not notice CACHE 20")
+	}
+	if err := in.Setup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var cache int64
+	if err := pgtest.Conn(t, dsn).QueryRow(ctx, "SELECT seqcache FROM pg_sequence WHERE seqrelid = 'rowflux_changelog_seq_seq'::regclass").Scan(&cache); err != nil {
+		t.Fatal(err)
+	}
+	if cache != 1 || !cacheOK() {
+		t.Fatalf("after setup: cache %d", cache)
 	}
 }

@@ -9,9 +9,13 @@ CREATE TABLE IF NOT EXISTS "public"."rowflux_changelog" (
   changed_at timestamptz NOT NULL DEFAULT clock_timestamp()
 );
 
+-- sequence public.rowflux_changelog seq
+DO $rowflux$ BEGIN EXECUTE format('ALTER SEQUENCE %s CACHE 1 NO CYCLE', pg_get_serial_sequence('"public"."rowflux_changelog"', 'seq')); END $rowflux$;
+
 -- function public.rowflux_changelog__transactions__fn
 CREATE OR REPLACE FUNCTION "public"."rowflux_changelog__transactions__fn"() RETURNS trigger LANGUAGE plpgsql AS $rowflux$
 BEGIN
+  PERFORM pg_current_xact_id();
   IF TG_OP = 'DELETE' THEN
     INSERT INTO "public"."rowflux_changelog" (table_name, op, row_image) VALUES ('public.transactions', 'delete', jsonb_build_object('transaction_id', OLD."transaction_id", 'amount', OLD."amount", 'it''s', OLD."it's", 'we"ird', OLD."we""ird"));
   ELSE
@@ -35,9 +39,13 @@ CREATE TABLE IF NOT EXISTS "public"."rowflux_changelog" (
   changed_at timestamptz NOT NULL DEFAULT clock_timestamp()
 );
 
+-- sequence public.rowflux_changelog seq
+DO $rowflux$ BEGIN EXECUTE format('ALTER SEQUENCE %s CACHE 1 NO CYCLE', pg_get_serial_sequence('"public"."rowflux_changelog"', 'seq')); END $rowflux$;
+
 -- function public.rowflux_changelog__transactions__fn
 CREATE OR REPLACE FUNCTION "public"."rowflux_changelog__transactions__fn"() RETURNS trigger LANGUAGE plpgsql AS $rowflux$
 BEGIN
+  PERFORM pg_current_xact_id();
   IF TG_OP = 'DELETE' THEN
     INSERT INTO "public"."rowflux_changelog" (table_name, op, row_image) VALUES ('public.transactions', 'delete', jsonb_build_object('transaction_id', OLD."transaction_id", 'amount', OLD."amount", 'it''s', OLD."it's", 'we"ird', OLD."we""ird"));
   ELSE
