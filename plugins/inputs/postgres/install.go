@@ -58,13 +58,7 @@ func (s *source) objects(st capture.Strategy, tables []*capture.Table) ([]object
 		return nil, nil
 	}
 	cl := s.changelogRef()
-	objs := []object{
-		{kind: "table", name: s.schema + "." + s.changelog, create: changelogDDL(cl)},
-		// The reader's floor assumes sequence order is the order nextval was
-		// called in; a cached sequence hands each session its own block, so
-		// a low value can appear after higher ones were read and fenced.
-		{kind: "sequence", name: s.schema + "." + s.changelog + " seq", create: "DO $rowflux$ BEGIN EXECUTE format('ALTER SEQUENCE %s CACHE 1 NO CYCLE', pg_get_serial_sequence(" + literal(cl) + ", 'seq')); END $rowflux$"},
-	}
+	objs := []object{{kind: "table", name: s.schema + "." + s.changelog, create: changelogDDL(cl)}}
 	for _, t := range tables {
 		fn, trg := functionName(s.changelog, t), triggerName(s.changelog, t)
 		for _, n := range []string{fn, trg} {
@@ -98,6 +92,21 @@ $rowflux$`, ident(s.schema, fn), cl, literal(qualified(t)), rowImage(t, "OLD"), 
 			"CREATE OR REPLACE TRIGGER %s AFTER INSERT OR UPDATE OR DELETE ON %s FOR EACH ROW EXECUTE FUNCTION %s()",
 			ident(trg), tableRef(t), ident(s.schema, fn))})
 	}
+	// The reader's floor assumes sequence order is the order nextval was
+	// called in; a cached sequence hands each session its own block, so a
+	// low value can appear after higher ones were read and fenced. Altered
+	// only when needed, and last: ALTER SEQUENCE locks the sequence, and
+	// taken before the triggers' table locks it deadlocks with a writer
+	// whose trigger is about to call nextval.
+	objs = append(objs, object{kind: "sequence", name: s.schema + "." + s.changelog + " seq", create: `DO $rowflux$
+DECLARE
+  s regclass := pg_get_serial_sequence(` + literal(cl) + `, 'seq')::regclass;
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_sequence WHERE seqrelid = s AND (seqcache <> 1 OR seqcycle)) THEN
+    EXECUTE format('ALTER SEQUENCE %s CACHE 1 NO CYCLE', s);
+  END IF;
+END
+$rowflux$`})
 	return objs, nil
 }
 

@@ -86,7 +86,7 @@ func TestSetupIdempotentTeardownLeavesNoTrace(t *testing.T) {
 					fixes = append(fixes, c.Fix)
 				}
 			}
-			if len(fixes) != 4 || !strings.HasPrefix(fixes[0], "CREATE TABLE IF NOT EXISTS") || !strings.HasPrefix(fixes[1], "DO $rowflux$ BEGIN EXECUTE format('ALTER SEQUENCE") || !strings.HasPrefix(fixes[3], "CREATE OR REPLACE TRIGGER") {
+			if len(fixes) != 4 || !strings.HasPrefix(fixes[0], "CREATE TABLE IF NOT EXISTS") || !strings.HasPrefix(fixes[2], "CREATE OR REPLACE TRIGGER") || !strings.HasPrefix(fixes[3], "DO $rowflux$") {
 				t.Fatalf("doctor after teardown: %q", fixes)
 			}
 		})

@@ -9,9 +9,6 @@ CREATE TABLE IF NOT EXISTS "public"."rowflux_changelog" (
   changed_at timestamptz NOT NULL DEFAULT clock_timestamp()
 );
 
--- sequence public.rowflux_changelog seq
-DO $rowflux$ BEGIN EXECUTE format('ALTER SEQUENCE %s CACHE 1 NO CYCLE', pg_get_serial_sequence('"public"."rowflux_changelog"', 'seq')); END $rowflux$;
-
 -- function public.rowflux_changelog__transactions__fn
 CREATE OR REPLACE FUNCTION "public"."rowflux_changelog__transactions__fn"() RETURNS trigger LANGUAGE plpgsql AS $rowflux$
 BEGIN
@@ -28,6 +25,17 @@ $rowflux$;
 -- trigger rowflux_changelog__transactions__trg
 CREATE OR REPLACE TRIGGER "rowflux_changelog__transactions__trg" AFTER INSERT OR UPDATE OR DELETE ON "public"."transactions" FOR EACH ROW EXECUTE FUNCTION "public"."rowflux_changelog__transactions__fn"();
 
+-- sequence public.rowflux_changelog seq
+DO $rowflux$
+DECLARE
+  s regclass := pg_get_serial_sequence('"public"."rowflux_changelog"', 'seq')::regclass;
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_sequence WHERE seqrelid = s AND (seqcache <> 1 OR seqcycle)) THEN
+    EXECUTE format('ALTER SEQUENCE %s CACHE 1 NO CYCLE', s);
+  END IF;
+END
+$rowflux$;
+
 -- strategy notify
 
 -- table public.rowflux_changelog
@@ -38,9 +46,6 @@ CREATE TABLE IF NOT EXISTS "public"."rowflux_changelog" (
   row_image jsonb NOT NULL,
   changed_at timestamptz NOT NULL DEFAULT clock_timestamp()
 );
-
--- sequence public.rowflux_changelog seq
-DO $rowflux$ BEGIN EXECUTE format('ALTER SEQUENCE %s CACHE 1 NO CYCLE', pg_get_serial_sequence('"public"."rowflux_changelog"', 'seq')); END $rowflux$;
 
 -- function public.rowflux_changelog__transactions__fn
 CREATE OR REPLACE FUNCTION "public"."rowflux_changelog__transactions__fn"() RETURNS trigger LANGUAGE plpgsql AS $rowflux$
@@ -58,4 +63,15 @@ $rowflux$;
 
 -- trigger rowflux_changelog__transactions__trg
 CREATE OR REPLACE TRIGGER "rowflux_changelog__transactions__trg" AFTER INSERT OR UPDATE OR DELETE ON "public"."transactions" FOR EACH ROW EXECUTE FUNCTION "public"."rowflux_changelog__transactions__fn"();
+
+-- sequence public.rowflux_changelog seq
+DO $rowflux$
+DECLARE
+  s regclass := pg_get_serial_sequence('"public"."rowflux_changelog"', 'seq')::regclass;
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_sequence WHERE seqrelid = s AND (seqcache <> 1 OR seqcycle)) THEN
+    EXECUTE format('ALTER SEQUENCE %s CACHE 1 NO CYCLE', s);
+  END IF;
+END
+$rowflux$;
 
