@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rowflux/rowflux/agent/bench/verdict"
 	"github.com/rowflux/rowflux/agent/workload"
 )
 
@@ -182,41 +183,48 @@ func killRestartScenario(t *testing.T, conf, ledgerPath string, killAfter time.D
 	return ledger, events
 }
 
+// verdictEvents converts captured events for verdict.Compare; events[i]
+// becomes the i-th result, so verdict's Matched indexes both.
+func verdictEvents(t *testing.T, events []captured) []verdict.Event {
+	t.Helper()
+	out := make([]verdict.Event, len(events))
+	for i, ev := range events {
+		id, _ := ev.Fields["transaction_id"].(float64)
+		upd, _ := ev.Fields["updated_at"].(string)
+		ts, err := time.Parse(time.RFC3339Nano, upd)
+		if err != nil {
+			t.Fatalf("bad time %q: %v", upd, err)
+		}
+		out[i] = verdict.Event{Op: ev.Op, ID: int64(id), UpdatedAt: ts}
+	}
+	return out
+}
+
 // checkChangelog: every committed change arrives, with its own row image;
 // nothing that was not committed arrives; repeats only as exact replays.
+// verdict decides what was missed or repeated; the row image is checked
+// here, since verdict does not see field values.
 func checkChangelog(t *testing.T, ledger []workload.Entry, events []captured) {
 	t.Helper()
-	want := map[version]workload.Entry{}
-	for _, e := range ledger {
-		want[version{e.Op, e.ID, e.UpdatedAt.UTC().Format(fixedNano)}] = e
-	}
-	got := map[version]int{}
-	for _, ev := range events {
-		v := ev.version(t)
-		e, ok := want[v]
-		if !ok {
+	r := verdict.Compare(verdict.Changelog, ledger, verdictEvents(t, events))
+	for i, ev := range events {
+		j := r.Matched[i]
+		if j < 0 {
 			t.Fatalf("captured a change the ledger does not have: %+v", ev)
 		}
+		e := ledger[j]
 		amount, _ := strconv.ParseFloat(e.Amount, 64)
 		if ev.Fields["amount"] != amount || ev.Tags["currency"] != e.Currency || ev.Fields["product_category"] != e.Category {
 			t.Fatalf("row image differs from the ledger: %+v vs %+v", ev, e)
 		}
-		got[v]++
 	}
-	missed, dups := 0, 0
-	for v := range want {
-		if got[v] == 0 {
-			missed++
-			if missed <= 3 {
-				t.Errorf("missed %+v", v)
-			}
-		}
-		dups += max(got[v]-1, 0)
+	for _, m := range r.MissedSample[:min(len(r.MissedSample), 3)] {
+		t.Errorf("missed %s", m)
 	}
-	if missed > 0 {
-		t.Fatalf("%d of %d committed changes never captured", missed, len(want))
+	if r.Missed > 0 {
+		t.Fatalf("%d of %d committed changes never captured", r.Missed, r.Checked)
 	}
-	t.Logf("every change captured; %d replayed duplicates after the kill, removed by (op, id, version)", dups)
+	t.Logf("every change captured; %d replayed duplicates after the kill, removed by (op, id, version)", r.Duplicates)
 }
 
 // checkPolling: polling sees each key's latest state, no deletes. A key
@@ -235,38 +243,18 @@ func checkPolling(t *testing.T, ledger []workload.Entry, events []captured) {
 
 // missedQueryBased counts, for a query-based strategy (latest state per
 // key, no deletes), the committed inserts and updates of never-deleted keys
-// that no captured event shows (at that version or a later one).
+// that no captured event shows (at that version or a later one). verdict
+// counts; failing on a wrong label or an uncommitted version stays here.
 func missedQueryBased(t *testing.T, ledger []workload.Entry, events []captured) (missed, checked int) {
 	t.Helper()
-	deleted := map[int64]bool{}
-	known := map[[2]any]bool{}
-	for _, e := range ledger {
-		if e.Op == "delete" {
-			deleted[e.ID] = true
-		}
-		known[[2]any{e.ID, e.UpdatedAt.UTC().Format(fixedNano)}] = true
-	}
-	latest := map[int64]string{}
-	for _, ev := range events {
+	r := verdict.Compare(verdict.QueryBased, ledger, verdictEvents(t, events))
+	for i, ev := range events {
 		if ev.Op != "upsert" {
 			t.Fatalf("a query-based strategy emitted op %q", ev.Op)
 		}
-		v := ev.version(t)
-		if !known[[2]any{v.id, v.updated}] {
+		if r.Matched[i] < 0 {
 			t.Fatalf("captured a version the ledger does not have: %+v", ev)
 		}
-		if v.updated > latest[v.id] {
-			latest[v.id] = v.updated
-		}
 	}
-	for _, e := range ledger {
-		if e.Op == "delete" || deleted[e.ID] {
-			continue
-		}
-		checked++
-		if latest[e.ID] < e.UpdatedAt.UTC().Format(fixedNano) {
-			missed++
-		}
-	}
-	return missed, checked
+	return r.Missed, r.Checked
 }
