@@ -81,7 +81,7 @@ func TestPostgresLongTransactionsCommitOutOfOrder(t *testing.T) {
 	st := mustRun(t, context.Background(), Options{
 		DSN: dsn, Ledger: ledger, Rate: 0, Duration: 1500 * time.Millisecond, Writers: 4,
 		LongTxEvery: 10, LongTxHold: 300 * time.Millisecond, Seed: 3,
-		onCommit: func(e Entry, began, committed time.Time, long bool) {
+		OnCommit: func(e Entry, began, committed time.Time, long bool) {
 			mu.Lock()
 			defer mu.Unlock()
 			txs[e.N] = txInfo{e, began, committed, long}

@@ -50,11 +50,13 @@ type Options struct {
 	ProgressEvery time.Duration // default 1s
 	SchemaOnly    bool          // create the table and its index, then return: lets capture objects be set up before the first change
 
-	// onCommit, when set (by tests), is called after each timed
-	// transaction's ledger line is written, with the entry (N set), when
-	// its last attempt began (before BEGIN), when its COMMIT returned, and
-	// whether it was a long one. Called from the writers, concurrently.
-	onCommit func(e Entry, began, committed time.Time, long bool)
+	// OnCommit, when set, is called after each timed transaction's ledger
+	// line is written, with the entry (N set), when its last attempt began
+	// (before BEGIN), when its COMMIT returned, and whether it was a long
+	// one. Called from the writers, concurrently. agent/bench uses it for
+	// commit latency and as the commit time of capture latency; tests use
+	// it to time individual transactions.
+	OnCommit func(e Entry, began, committed time.Time, long bool)
 }
 
 // Stats count what the timed run committed (preloaded rows are not counted).
@@ -437,8 +439,8 @@ func (r *runner) do(ctx, dbctx context.Context, ch change, long bool, rng *rand.
 		es := []Entry{e}
 		err = r.ledger.append(es)
 		e = es[0]
-		if r.opts.onCommit != nil {
-			r.opts.onCommit(e, began, committed, long)
+		if r.opts.OnCommit != nil {
+			r.opts.OnCommit(e, began, committed, long)
 		}
 		r.commits.Add(1)
 		switch ch.op {

@@ -1,0 +1,237 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/rowflux/rowflux/agent/workload"
+)
+
+// Config is a bench run: one source, one workload, the strategies to
+// compare. Load it with LoadConfig or ParseConfig, which fill the defaults
+// and validate it.
+type Config struct {
+	DSN          string // [source] dsn: sqlite://PATH or postgres://…
+	Workload     WorkloadConfig
+	Strategies   []string      // in run order; default: every strategy the source supports
+	Repeat       int           // full rounds (baseline + every strategy); default 1
+	PollInterval time.Duration // the inputs' poll_interval; default 1s
+}
+
+// WorkloadConfig is the [workload] table: what every phase runs.
+type WorkloadConfig struct {
+	Rate        float64       // commits/s over all writers; default workload.DefaultRate
+	Duration    time.Duration // timed run per phase; default 10s
+	Warmup      time.Duration // untimed run before it, with capture running; default 2s, 0 = none
+	Writers     int           // default 1
+	Mix         [3]int        // insert, update, delete weights; default 60, 30, 10
+	LongTxEvery int           // 0 = no long transactions
+	LongTxHold  time.Duration
+	Seed        int64 // default 1
+	Preload     int   // rows inserted before the first (warm-up or timed) run
+}
+
+// Strategies the bench knows, in the order a default run uses.
+var allStrategies = []string{"polling", "trigger", "commit_order", "notify"}
+
+// sqliteStrategies are those inputs.sqlite supports (DESIGN.md: SQLite
+// refuses commit_order).
+var sqliteStrategies = []string{"polling", "trigger", "notify"}
+
+// rawConfig is the TOML shape. Durations are strings parsed by validate,
+// so that a bad one is reported with its key rather than as a decoder
+// error about a line number.
+type rawConfig struct {
+	Source struct {
+		DSN string `toml:"dsn"`
+	} `toml:"source"`
+	Workload struct {
+		Rate        *float64 `toml:"rate"`
+		Duration    string   `toml:"duration"`
+		Warmup      *string  `toml:"warmup"`
+		Writers     *int     `toml:"writers"`
+		Mix         []int    `toml:"mix"`
+		LongTxEvery int      `toml:"long_tx_every"`
+		LongTxHold  string   `toml:"long_tx_hold"`
+		Seed        *int64   `toml:"seed"`
+		Preload     int      `toml:"preload"`
+	} `toml:"workload"`
+	Strategies   []string `toml:"strategies"`
+	Repeat       *int     `toml:"repeat"`
+	PollInterval string   `toml:"poll_interval"`
+}
+
+// LoadConfig reads and validates a bench config file.
+func LoadConfig(path string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("bench config: %w", err)
+	}
+	cfg, err := ParseConfig(string(b))
+	if err != nil {
+		return Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// ParseConfig decodes and validates a bench config. Unknown keys are
+// errors (a misspelt key would otherwise silently bench the default).
+func ParseConfig(text string) (Config, error) {
+	var raw rawConfig
+	md, err := toml.Decode(text, &raw)
+	if err != nil {
+		return Config{}, fmt.Errorf("bench config: %w", err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = fmt.Sprintf("%q", k.String())
+		}
+		return Config{}, fmt.Errorf("bench config: unknown key %s", strings.Join(keys, ", "))
+	}
+	return raw.validate()
+}
+
+func (raw *rawConfig) validate() (Config, error) {
+	bad := func(key, format string, a ...any) error {
+		return fmt.Errorf("bench config: %s: %s", key, fmt.Sprintf(format, a...))
+	}
+	dur := func(key, s string, def time.Duration, allowZero bool) (time.Duration, error) {
+		if s == "" {
+			return def, nil
+		}
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return 0, bad(key, `invalid duration %q (examples: "500ms", "10s", "1m")`, s)
+		}
+		if d < 0 || d == 0 && !allowZero {
+			return 0, bad(key, "must be greater than 0, got %s", s)
+		}
+		return d, nil
+	}
+	var cfg Config
+	var err error
+
+	cfg.DSN = raw.Source.DSN
+	src, err := sourceKind(cfg.DSN)
+	if err != nil {
+		return Config{}, bad("source.dsn", "%v", err)
+	}
+
+	w, rw := &cfg.Workload, &raw.Workload
+	w.Rate = workload.DefaultRate
+	if rw.Rate != nil {
+		w.Rate = *rw.Rate
+	}
+	if w.Rate <= 0 || math.IsNaN(w.Rate) || math.IsInf(w.Rate, 0) {
+		// An unpaced run measures how fast the source can go, not what a
+		// strategy costs at a given load: not a comparison across phases.
+		return Config{}, bad("workload.rate", "must be greater than 0, got %v", w.Rate)
+	}
+	if w.Duration, err = dur("workload.duration", rw.Duration, 10*time.Second, false); err != nil {
+		return Config{}, err
+	}
+	warm := ""
+	if rw.Warmup != nil {
+		warm = *rw.Warmup
+		if warm == "" {
+			return Config{}, bad("workload.warmup", `invalid duration "" (use "0s" for no warm-up)`)
+		}
+	}
+	if w.Warmup, err = dur("workload.warmup", warm, 2*time.Second, true); err != nil {
+		return Config{}, err
+	}
+	w.Writers = 1
+	if rw.Writers != nil {
+		w.Writers = *rw.Writers
+	}
+	if w.Writers < 1 {
+		return Config{}, bad("workload.writers", "must be at least 1, got %d", w.Writers)
+	}
+	w.Mix = [3]int{60, 30, 10}
+	if rw.Mix != nil {
+		if len(rw.Mix) != 3 || slices.Min(rw.Mix) < 0 || rw.Mix[0]+rw.Mix[1]+rw.Mix[2] == 0 {
+			return Config{}, bad("workload.mix", "want three non-negative weights [insert, update, delete], not all 0, e.g. [60, 30, 10]; got %v", rw.Mix)
+		}
+		w.Mix = [3]int(rw.Mix)
+	}
+	if w.LongTxEvery = rw.LongTxEvery; w.LongTxEvery < 0 {
+		return Config{}, bad("workload.long_tx_every", "must be 0 (none) or more, got %d", w.LongTxEvery)
+	}
+	if w.LongTxHold, err = dur("workload.long_tx_hold", rw.LongTxHold, 0, true); err != nil {
+		return Config{}, err
+	}
+	if w.LongTxEvery > 0 && w.LongTxHold == 0 {
+		return Config{}, bad("workload.long_tx_hold", "must be set when long_tx_every is (how long a long transaction stays open)")
+	}
+	w.Seed = 1
+	if rw.Seed != nil {
+		w.Seed = *rw.Seed
+	}
+	if w.Preload = rw.Preload; w.Preload < 0 {
+		return Config{}, bad("workload.preload", "must be 0 or more, got %d", w.Preload)
+	}
+
+	supported := allStrategies
+	if src == "sqlite" {
+		supported = sqliteStrategies
+	}
+	cfg.Strategies = slices.Clone(supported)
+	if raw.Strategies != nil {
+		if len(raw.Strategies) == 0 {
+			return Config{}, bad("strategies", "empty: name at least one of %s", strings.Join(supported, ", "))
+		}
+		cfg.Strategies = nil
+		for _, s := range raw.Strategies {
+			switch {
+			case !slices.Contains(allStrategies, s):
+				return Config{}, bad("strategies", "unknown strategy %q (want %s)", s, strings.Join(allStrategies, ", "))
+			case !slices.Contains(supported, s):
+				return Config{}, bad("strategies", "%s is not available on %s (it supports %s)", s, src, strings.Join(supported, ", "))
+			case slices.Contains(cfg.Strategies, s):
+				return Config{}, bad("strategies", "%s is listed twice", s)
+			}
+			cfg.Strategies = append(cfg.Strategies, s)
+		}
+	}
+	cfg.Repeat = 1
+	if raw.Repeat != nil {
+		cfg.Repeat = *raw.Repeat
+	}
+	if cfg.Repeat < 1 {
+		return Config{}, bad("repeat", "must be at least 1, got %d", cfg.Repeat)
+	}
+	if cfg.PollInterval, err = dur("poll_interval", raw.PollInterval, time.Second, false); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// sourceKind is the input plugin for dsn's scheme.
+func sourceKind(dsn string) (string, error) {
+	if dsn == "" {
+		return "", errors.New("missing: want sqlite://PATH or postgres://USER@HOST/DATABASE")
+	}
+	scheme, rest, ok := strings.Cut(dsn, "://")
+	if !ok {
+		// Not echoed: a DSN can carry a password.
+		return "", errors.New("no scheme: want sqlite://PATH or postgres://USER@HOST/DATABASE")
+	}
+	switch strings.ToLower(scheme) {
+	case "sqlite":
+		if rest == "" {
+			return "", errors.New("sqlite:// needs a file path")
+		}
+		return "sqlite", nil
+	case "postgres", "postgresql":
+		return "postgres", nil
+	}
+	return "", fmt.Errorf("unsupported scheme %q (the bench supports sqlite and postgres)", scheme)
+}

@@ -1,0 +1,131 @@
+package bench
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseConfigDefaults(t *testing.T) {
+	cfg, err := ParseConfig(`
+[source]
+  dsn = "sqlite://shop.db"
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		DSN: "sqlite://shop.db",
+		Workload: WorkloadConfig{
+			Rate: 100, Duration: 10 * time.Second, Warmup: 2 * time.Second, Writers: 1,
+			Mix: [3]int{60, 30, 10}, Seed: 1,
+		},
+		// SQLite refuses commit_order, so the default leaves it out.
+		Strategies:   []string{"polling", "trigger", "notify"},
+		Repeat:       1,
+		PollInterval: time.Second,
+	}
+	if !reflect.DeepEqual(cfg, want) {
+		t.Fatalf("got  %+v\nwant %+v", cfg, want)
+	}
+}
+
+func TestParseConfigFull(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bench.toml")
+	os.WriteFile(path, []byte(`
+strategies = ["notify", "commit_order"]
+repeat = 3
+poll_interval = "250ms"
+[source]
+  dsn = "postgres://app@db/shop"
+[workload]
+  rate = 500
+  duration = "30s"
+  warmup = "0s"
+  writers = 4
+  mix = [80, 15, 5]
+  long_tx_every = 50
+  long_tx_hold = "2s"
+  seed = 42
+  preload = 10000
+`), 0o600)
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		DSN: "postgres://app@db/shop",
+		Workload: WorkloadConfig{
+			Rate: 500, Duration: 30 * time.Second, Warmup: 0, Writers: 4, Mix: [3]int{80, 15, 5},
+			LongTxEvery: 50, LongTxHold: 2 * time.Second, Seed: 42, Preload: 10000,
+		},
+		Strategies:   []string{"notify", "commit_order"},
+		Repeat:       3,
+		PollInterval: 250 * time.Millisecond,
+	}
+	if !reflect.DeepEqual(cfg, want) {
+		t.Fatalf("got  %+v\nwant %+v", cfg, want)
+	}
+}
+
+func TestParseConfigErrors(t *testing.T) {
+	const src = "[source]\n  dsn = \"sqlite://shop.db\"\n"
+	for _, tc := range []struct{ name, text, want string }{
+		{"unknown key", src + "[workload]\n  rat = 5\n  writer = 2\n",
+			`bench config: unknown key "workload.rat", "workload.writer"`},
+		{"unknown top-level key", "strategy = \"trigger\"\n" + src,
+			`bench config: unknown key "strategy"`},
+		{"bad strategy", "strategies = [\"trigger\", \"cdc\"]\n" + src,
+			`bench config: strategies: unknown strategy "cdc" (want polling, trigger, commit_order, notify)`},
+		{"strategy the source lacks", "strategies = [\"commit_order\"]\n" + src,
+			`bench config: strategies: commit_order is not available on sqlite (it supports polling, trigger, notify)`},
+		{"strategy twice", "strategies = [\"trigger\", \"trigger\"]\n" + src,
+			`bench config: strategies: trigger is listed twice`},
+		{"no strategies", "strategies = []\n" + src,
+			`bench config: strategies: empty: name at least one of polling, trigger, notify`},
+		{"bad duration", src + "[workload]\n  duration = \"ten seconds\"\n",
+			`bench config: workload.duration: invalid duration "ten seconds" (examples: "500ms", "10s", "1m")`},
+		{"zero duration", src + "[workload]\n  duration = \"0s\"\n",
+			`bench config: workload.duration: must be greater than 0, got 0s`},
+		{"bad poll interval", "poll_interval = \"-1s\"\n" + src,
+			`bench config: poll_interval: must be greater than 0, got -1s`},
+		{"bad warmup", src + "[workload]\n  warmup = \"soon\"\n",
+			`bench config: workload.warmup: invalid duration "soon" (examples: "500ms", "10s", "1m")`},
+		{"bad mix", src + "[workload]\n  mix = [1, 2]\n",
+			`bench config: workload.mix: want three non-negative weights [insert, update, delete], not all 0, e.g. [60, 30, 10]; got [1 2]`},
+		{"zero rate", src + "[workload]\n  rate = 0\n",
+			`bench config: workload.rate: must be greater than 0, got 0`},
+		{"no writers", src + "[workload]\n  writers = 0\n",
+			`bench config: workload.writers: must be at least 1, got 0`},
+		{"long tx without hold", src + "[workload]\n  long_tx_every = 10\n",
+			`bench config: workload.long_tx_hold: must be set when long_tx_every is (how long a long transaction stays open)`},
+		{"repeat", "repeat = 0\n" + src,
+			`bench config: repeat: must be at least 1, got 0`},
+		{"no dsn", "repeat = 1\n",
+			`bench config: source.dsn: missing: want sqlite://PATH or postgres://USER@HOST/DATABASE`},
+		{"oracle", "[source]\n  dsn = \"oracle://u:secret@h:1521/s\"\n",
+			`bench config: source.dsn: unsupported scheme "oracle" (the bench supports sqlite and postgres)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseConfig(tc.text)
+			if err == nil || err.Error() != tc.want {
+				t.Fatalf("got  %v\nwant %s", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "secret") {
+				t.Fatalf("the error shows the password: %v", err)
+			}
+		})
+	}
+}
+
+func TestLoadConfigNamesTheFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bench.toml")
+	os.WriteFile(path, []byte("[source]\n  dsn = \"sqlite://x.db\"\n  user = \"me\"\n"), 0o600)
+	_, err := LoadConfig(path)
+	if want := path + `: bench config: unknown key "source.user"`; err == nil || err.Error() != want {
+		t.Fatalf("got  %v\nwant %s", err, want)
+	}
+}
