@@ -162,7 +162,7 @@ func (b *bencher) strategy(ctx context.Context, dir, strategy string, base Phase
 
 	p := sourcePhase(strategy, wr)
 	compareToBaseline(&p, base)
-	p.Capture = capturePhase(strategy, wr, agent.events, drained)
+	p.Capture = capturePhase(b.src.kind, strategy, wr, agent.events, drained)
 	p.Agent = &usage
 	c := p.Capture
 	fmt.Fprintf(b.progress, "bench %s %s: %d commits, %.1f/s (x%.2f), commit p95 %s (x%.2f); %d events, capture p95 %s, missed %d of %d, duplicates %d; agent cpu %.2fs, rss %.1fMiB\n",

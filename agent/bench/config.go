@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -18,9 +19,9 @@ import (
 // compare. Load it with LoadConfig or ParseConfig, which fill the defaults
 // and validate it.
 type Config struct {
-	DSN          string // [source] dsn: sqlite://PATH or postgres://…
+	DSN          string // [source] dsn: sqlite://PATH, postgres://… or oracle://…
 	Workload     WorkloadConfig
-	Strategies   []string      // in run order; default: every strategy the source supports
+	Strategies   []string      // in run order, as written (Oracle: rowscn, cqn or their aliases); default: every strategy the source supports
 	Repeat       int           // full rounds (baseline + every strategy); default 1
 	PollInterval time.Duration // the inputs' poll_interval; default 1s
 }
@@ -44,6 +45,13 @@ var allStrategies = []string{"polling", "trigger", "commit_order", "notify"}
 // sqliteStrategies are those inputs.sqlite supports (DESIGN.md: SQLite
 // refuses commit_order).
 var sqliteStrategies = []string{"polling", "trigger", "notify"}
+
+// oracleStrategies are inputs.oracle's names for the four strategies, the
+// default order of an Oracle run. inputs.oracle also accepts the generic
+// names commit_order and notify for rowscn and cqn (oracleAliases).
+var oracleStrategies = []string{"polling", "trigger", "rowscn", "cqn"}
+
+var oracleAliases = map[string]string{"commit_order": "rowscn", "notify": "cqn"}
 
 // rawConfig is the TOML shape. Durations are strings parsed by validate,
 // so that a bad one is reported with its key rather than as a decoder
@@ -179,27 +187,8 @@ func (raw *rawConfig) validate() (Config, error) {
 		return Config{}, bad("workload.preload", "must be 0 or more, got %d", w.Preload)
 	}
 
-	supported := allStrategies
-	if src == "sqlite" {
-		supported = sqliteStrategies
-	}
-	cfg.Strategies = slices.Clone(supported)
-	if raw.Strategies != nil {
-		if len(raw.Strategies) == 0 {
-			return Config{}, bad("strategies", "empty: name at least one of %s", strings.Join(supported, ", "))
-		}
-		cfg.Strategies = nil
-		for _, s := range raw.Strategies {
-			switch {
-			case !slices.Contains(allStrategies, s):
-				return Config{}, bad("strategies", "unknown strategy %q (want %s)", s, strings.Join(allStrategies, ", "))
-			case !slices.Contains(supported, s):
-				return Config{}, bad("strategies", "%s is not available on %s (it supports %s)", s, src, strings.Join(supported, ", "))
-			case slices.Contains(cfg.Strategies, s):
-				return Config{}, bad("strategies", "%s is listed twice", s)
-			}
-			cfg.Strategies = append(cfg.Strategies, s)
-		}
+	if cfg.Strategies, err = strategies(src, raw.Strategies); err != nil {
+		return Config{}, err
 	}
 	cfg.Repeat = 1
 	if raw.Repeat != nil {
@@ -214,15 +203,66 @@ func (raw *rawConfig) validate() (Config, error) {
 	return cfg, nil
 }
 
+// strategies validates the strategies key for source src; nil means the
+// default, every strategy src supports.
+func strategies(src string, names []string) ([]string, error) {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("bench config: strategies: %s", fmt.Sprintf(format, a...))
+	}
+	supported := allStrategies
+	switch src {
+	case "sqlite":
+		supported = sqliteStrategies
+	case "oracle":
+		supported = oracleStrategies
+	}
+	if names == nil {
+		return slices.Clone(supported), nil
+	}
+	if len(names) == 0 {
+		return nil, bad("empty: name at least one of %s", strings.Join(supported, ", "))
+	}
+	var out []string
+	seen := map[string]string{} // canonical name → name as written
+	for _, s := range names {
+		canon := s
+		if src == "oracle" {
+			if o, ok := oracleAliases[s]; ok {
+				canon = o
+			}
+		}
+		switch {
+		case src == "oracle" && !slices.Contains(oracleStrategies, canon):
+			return nil, bad("unknown strategy %q (want polling, trigger, rowscn or its alias commit_order, cqn or its alias notify)", s)
+		case src != "oracle" && !slices.Contains(allStrategies, s):
+			if slices.Contains(oracleStrategies, s) {
+				return nil, bad("%s is Oracle's; %s supports %s", s, src, strings.Join(supported, ", "))
+			}
+			return nil, bad("unknown strategy %q (want %s)", s, strings.Join(allStrategies, ", "))
+		case !slices.Contains(supported, canon):
+			return nil, bad("%s is not available on %s (it supports %s)", s, src, strings.Join(supported, ", "))
+		case seen[canon] == s:
+			return nil, bad("%s is listed twice", s)
+		case seen[canon] != "":
+			return nil, bad("%s and %s are the same strategy on oracle", seen[canon], s)
+		}
+		seen[canon] = s
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+const wantDSN = "want sqlite://PATH, postgres://USER@HOST/DATABASE or oracle://USER:PASSWORD@HOST:PORT/SERVICE"
+
 // sourceKind is the input plugin for dsn's scheme.
 func sourceKind(dsn string) (string, error) {
 	if dsn == "" {
-		return "", errors.New("missing: want sqlite://PATH or postgres://USER@HOST/DATABASE")
+		return "", errors.New("missing: " + wantDSN)
 	}
 	scheme, rest, ok := strings.Cut(dsn, "://")
 	if !ok {
 		// Not echoed: a DSN can carry a password.
-		return "", errors.New("no scheme: want sqlite://PATH or postgres://USER@HOST/DATABASE")
+		return "", errors.New("no scheme: " + wantDSN)
 	}
 	switch strings.ToLower(scheme) {
 	case "sqlite":
@@ -232,6 +272,15 @@ func sourceKind(dsn string) (string, error) {
 		return "sqlite", nil
 	case "postgres", "postgresql":
 		return "postgres", nil
+	case "oracle":
+		// Checked further by the workload (go-ora's own parser) when the
+		// baseline starts; here only what needs no driver, and never
+		// echoed: the DSN carries a password.
+		u, err := url.Parse(dsn)
+		if err != nil || u.Host == "" || strings.Trim(u.Path, "/") == "" {
+			return "", errors.New("oracle DSN: want oracle://USER:PASSWORD@HOST:PORT/SERVICE, with special characters in the password %-escaped")
+		}
+		return "oracle", nil
 	}
-	return "", fmt.Errorf("unsupported scheme %q (the bench supports sqlite and postgres)", scheme)
+	return "", fmt.Errorf("unsupported scheme %q (the bench supports sqlite, postgres and oracle)", scheme)
 }

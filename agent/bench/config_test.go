@@ -105,9 +105,19 @@ func TestParseConfigErrors(t *testing.T) {
 		{"repeat", "repeat = 0\n" + src,
 			`bench config: repeat: must be at least 1, got 0`},
 		{"no dsn", "repeat = 1\n",
-			`bench config: source.dsn: missing: want sqlite://PATH or postgres://USER@HOST/DATABASE`},
-		{"oracle", "[source]\n  dsn = \"oracle://u:secret@h:1521/s\"\n",
-			`bench config: source.dsn: unsupported scheme "oracle" (the bench supports sqlite and postgres)`},
+			`bench config: source.dsn: missing: want sqlite://PATH, postgres://USER@HOST/DATABASE or oracle://USER:PASSWORD@HOST:PORT/SERVICE`},
+		{"unknown scheme", "[source]\n  dsn = \"mysql://u:secret@h/s\"\n",
+			`bench config: source.dsn: unsupported scheme "mysql" (the bench supports sqlite, postgres and oracle)`},
+		{"oracle without service", "[source]\n  dsn = \"oracle://u:secret@h:1521\"\n",
+			`bench config: source.dsn: oracle DSN: want oracle://USER:PASSWORD@HOST:PORT/SERVICE, with special characters in the password %-escaped`},
+		{"oracle unknown strategy", "strategies = [\"xmin\"]\n[source]\n  dsn = \"oracle://u:secret@h:1521/s\"\n",
+			`bench config: strategies: unknown strategy "xmin" (want polling, trigger, rowscn or its alias commit_order, cqn or its alias notify)`},
+		{"oracle alias and name", "strategies = [\"cqn\", \"trigger\", \"notify\"]\n[source]\n  dsn = \"oracle://u:secret@h:1521/s\"\n",
+			`bench config: strategies: cqn and notify are the same strategy on oracle`},
+		{"oracle name twice", "strategies = [\"rowscn\", \"rowscn\"]\n[source]\n  dsn = \"oracle://u:secret@h:1521/s\"\n",
+			`bench config: strategies: rowscn is listed twice`},
+		{"oracle strategy elsewhere", "strategies = [\"rowscn\"]\n[source]\n  dsn = \"postgres://u:secret@h/s\"\n",
+			`bench config: strategies: rowscn is Oracle's; postgres supports polling, trigger, commit_order, notify`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseConfig(tc.text)
@@ -127,5 +137,61 @@ func TestLoadConfigNamesTheFile(t *testing.T) {
 	_, err := LoadConfig(path)
 	if want := path + `: bench config: unknown key "source.user"`; err == nil || err.Error() != want {
 		t.Fatalf("got  %v\nwant %s", err, want)
+	}
+}
+
+func TestParseConfigOracle(t *testing.T) {
+	const src = "[source]\n  dsn = \"oracle://rowflux:s%40cret@db:1521/FREEPDB1\"\n"
+	cfg, err := ParseConfig(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"polling", "trigger", "rowscn", "cqn"}; !reflect.DeepEqual(cfg.Strategies, want) {
+		t.Errorf("default Oracle strategies %v, want %v", cfg.Strategies, want)
+	}
+	// inputs.oracle accepts the generic names too; they are kept as
+	// written, for the table and the report.
+	cfg, err = ParseConfig("strategies = [\"notify\", \"commit_order\", \"polling\"]\n" + src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"notify", "commit_order", "polling"}; !reflect.DeepEqual(cfg.Strategies, want) {
+		t.Errorf("strategies %v, want %v", cfg.Strategies, want)
+	}
+	// Every Oracle strategy delivers the latest state per key
+	// (plugins/inputs/oracle/README.md): all are judged query-based.
+	for _, s := range []string{"polling", "trigger", "rowscn", "cqn", "commit_order", "notify"} {
+		if k := kindOn("oracle", s); k.String() != "query-based" {
+			t.Errorf("oracle %s judged %s", s, k)
+		}
+	}
+	if kindOn("postgres", "trigger").String() != "changelog" || kindOn("sqlite", "notify").String() != "changelog" {
+		t.Error("PostgreSQL and SQLite trigger/notify must stay changelog")
+	}
+}
+
+// The shipped examples are configs users copy: each must load as it is.
+func TestExampleConfigsLoad(t *testing.T) {
+	paths, err := filepath.Glob("../../examples/bench/*.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]bool{}
+	for _, p := range paths {
+		cfg, err := LoadConfig(p)
+		if err != nil {
+			t.Errorf("%v", err)
+			continue
+		}
+		k, _ := sourceKind(cfg.DSN)
+		kinds[k] = true
+		if cfg.Workload.LongTxEvery == 0 {
+			t.Errorf("%s: no long transactions (they are what tells polling apart)", p)
+		}
+	}
+	for _, k := range []string{"sqlite", "postgres", "oracle"} {
+		if !kinds[k] {
+			t.Errorf("no examples/bench config for %s (found %v)", k, paths)
+		}
 	}
 }

@@ -117,11 +117,23 @@ func kindOf(strategy string) verdict.Kind {
 	return verdict.QueryBased
 }
 
+// kindOn is how a strategy's events are judged on source src. Oracle's
+// trigger and cqn record which rows changed, not their images, and read
+// the rows' current values (plugins/inputs/oracle/README.md, "latest
+// state"): several changes of a key between two reads arrive as one
+// event, so every Oracle strategy is judged query-based.
+func kindOn(src, strategy string) verdict.Kind {
+	if src == "oracle" {
+		return verdict.QueryBased
+	}
+	return kindOf(strategy)
+}
+
 // capturePhase judges what the agent delivered. Both ledgers are judged,
 // since capture ran through the warm-up as well; latency and throughput
 // cover the timed run's changes only.
-func capturePhase(strategy string, wr *workloadRun, events []verdict.Event, drained bool) *Capture {
-	kind := kindOf(strategy)
+func capturePhase(src, strategy string, wr *workloadRun, events []verdict.Event, drained bool) *Capture {
+	kind := kindOn(src, strategy)
 	ledger := append(append([]workload.Entry(nil), wr.warm...), wr.timed...)
 	r := verdict.Compare(kind, ledger, events)
 	c := &Capture{

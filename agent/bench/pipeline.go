@@ -21,7 +21,7 @@ func writePipeline(dir, kind string, db phaseDB, strategy string, poll time.Dura
 	switch kind {
 	case "sqlite":
 		src = "path = " + tomlString(db.path)
-	default:
+	default: // postgres, oracle: [[inputs.oracle]] accepts the strategy names and aliases the bench config does
 		src = "dsn = " + tomlString(db.dsn)
 	}
 	ts := ""

@@ -107,8 +107,14 @@ func ratio(a, b int64) float64 {
 	return float64(a) / float64(b)
 }
 
-// Table prints one row per phase: the comparison at a glance.
+// Table prints one row per phase: the comparison at a glance. With
+// several runs it prints one row per phase over all of them, with the
+// spread (see Summary); report.json keeps every run.
 func (r *Report) Table(w io.Writer) {
+	if len(r.Runs) > 1 {
+		r.summaryTable(w)
+		return
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "run\tstrategy\tcommits/s\tx base\tcommit p50\tp95\tp99\tp95 x base\tcapture p50\tp95\tp99\tevents/s\tmissed\tdup\tcpu s\trss MiB\t")
 	for i, run := range r.Runs {

@@ -2,19 +2,22 @@ package bench
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	go_ora "github.com/sijms/go-ora/v2"
 )
 
 // source gives every phase the same starting point: an empty
 // transactions table, so that each strategy sees the same data.
 type source struct {
-	kind string // sqlite | postgres
+	kind string // sqlite | postgres | oracle
 	dsn  string
 }
 
@@ -28,7 +31,9 @@ type phaseDB struct {
 // SQLite gets a new file beside the one the DSN names (same disk, and the
 // user's file is never touched); PostgreSQL gets the table dropped, to be
 // recreated by the workload (its capture objects are gone by then:
-// teardown runs at the end of each phase).
+// teardown runs at the end of each phase). Oracle likewise, with PURGE so
+// that no copy piles up in the recycle bin; the workload recreates it with
+// ROWDEPENDENCIES, which the rowscn strategy needs.
 func (s *source) reset(ctx context.Context, name string) (phaseDB, error) {
 	switch s.kind {
 	case "sqlite":
@@ -45,6 +50,11 @@ func (s *source) reset(ctx context.Context, name string) (phaseDB, error) {
 		}
 		defer conn.Close(context.WithoutCancel(ctx))
 		if _, err := conn.Exec(ctx, "DROP TABLE IF EXISTS transactions"); err != nil {
+			return phaseDB{}, fmt.Errorf("reset the transactions table: %w", err)
+		}
+		return phaseDB{dsn: s.dsn}, nil
+	case "oracle":
+		if err := dropOracleTable(ctx, s.dsn); err != nil {
 			return phaseDB{}, fmt.Errorf("reset the transactions table: %w", err)
 		}
 		return phaseDB{dsn: s.dsn}, nil
@@ -70,4 +80,58 @@ func removeSQLite(path string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// oracleDropTable drops the transactions table of the connecting user's
+// schema, if there is one (ORA-00942: table or view does not exist).
+const oracleDropTable = `BEGIN
+  EXECUTE IMMEDIATE 'DROP TABLE transactions PURGE';
+EXCEPTION
+  WHEN OTHERS THEN
+    IF SQLCODE != -942 THEN
+      RAISE;
+    END IF;
+END;`
+
+// dropOracleTable runs oracleDropTable through go-ora, the driver of the
+// workload and of inputs.oracle. The error never carries the password.
+func dropOracleTable(ctx context.Context, dsn string) error {
+	db := sql.OpenDB(go_ora.NewConnector(dsn))
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, oracleDropTable); err != nil {
+		return scrubPassword(err, dsn)
+	}
+	return nil
+}
+
+// scrubPassword removes dsn's password, as written and decoded, from err's
+// text.
+func scrubPassword(err error, dsn string) error {
+	u, perr := url.Parse(dsn)
+	if perr != nil {
+		return errors.New("oracle: connection failed (the DSN is not a valid URL)")
+	}
+	pw, ok := u.User.Password()
+	if !ok || pw == "" {
+		return err
+	}
+	msg := err.Error()
+	secrets := []string{pw, url.QueryEscape(pw), url.PathEscape(pw)}
+	// The password as written, whatever its escaping.
+	_, rest, _ := strings.Cut(dsn, "://")
+	auth, _, _ := strings.Cut(rest, "/")
+	if at := strings.LastIndexByte(auth, '@'); at >= 0 {
+		if _, raw, ok := strings.Cut(auth[:at], ":"); ok {
+			secrets = append(secrets, raw)
+		}
+	}
+	for _, sec := range secrets {
+		if sec != "" {
+			msg = strings.ReplaceAll(msg, sec, "xxxxx")
+		}
+	}
+	if msg == err.Error() {
+		return err
+	}
+	return errors.New(msg)
 }

@@ -28,6 +28,10 @@ const usage = `Usage:
   agent workload --dsn DSN [--rate N] [--duration D] [--writers N] [--long-tx-every N] [--long-tx-hold D]
                  [--ledger FILE] [--preload N] [--seed N] [--mix 60,30,10] [--schema-only]
                                         drive the transactions table and record a ledger of every commit
+  agent bench --config FILE [--report DIR] [--repeat N]
+                                        compare capture strategies on a source: a baseline, then each
+                                        strategy under the same workload; a progress line per phase on
+                                        stderr, the comparison table on stdout, report.json and report.html in DIR
   agent version                         print the version
 
 Exit status: 0 clean stop, 1 runtime failure, 2 bad configuration or usage.
@@ -50,6 +54,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return manage(args[0], args[1:], stdout, stderr)
 		case "workload":
 			return runWorkload(args[1:], stderr)
+		case "bench":
+			return runBench(args[1:], stdout, stderr)
 		case "help", "-h", "--help", "-help":
 			io.WriteString(stdout, usage)
 			return 0
