@@ -99,7 +99,12 @@ func (a *agentProc) read(r io.Reader) {
 // waitQuiet returns true once no line has arrived for quiet, false when
 // limit passed first. It fails when the agent exits on its own.
 func (a *agentProc) waitQuiet(ctx context.Context, quiet, limit time.Duration) (bool, error) {
-	deadline := time.Now().Add(limit)
+	// Quiet is counted from the later of the last line and the start of
+	// the wait (the workload's end): a strategy that printed nothing for a
+	// while before the end (held back by a long transaction, or a low
+	// rate) still gets a whole quiet spell to deliver the last changes.
+	start := time.Now()
+	deadline := start.Add(limit)
 	tick := time.NewTicker(min(quiet/4, 100*time.Millisecond))
 	defer tick.Stop()
 	for {
@@ -112,6 +117,9 @@ func (a *agentProc) waitQuiet(ctx context.Context, quiet, limit time.Duration) (
 			a.mu.Lock()
 			last := a.last
 			a.mu.Unlock()
+			if last.Before(start) {
+				last = start
+			}
 			if now.Sub(last) >= quiet {
 				return true, nil
 			}

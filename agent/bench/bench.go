@@ -128,16 +128,18 @@ func (b *bencher) strategy(ctx context.Context, dir, strategy string, base Phase
 	if err != nil {
 		return Phase{}, err
 	}
-	if err := agentCommand(ctx, b.bin, "setup", "--config", conf); err != nil {
-		return Phase{}, err
-	}
 	defer func() {
-		// Teardown even after a failure: capture objects left behind would
-		// slow every later phase (and the user's database).
+		// Teardown even after a failure, a failed setup or an interrupt
+		// included (setup may have installed part of its objects): capture
+		// objects left behind would slow every later phase (and the user's
+		// database). Teardown is idempotent.
 		if terr := agentCommand(context.WithoutCancel(ctx), b.bin, "teardown", "--config", conf); err == nil {
 			err = terr
 		}
 	}()
+	if err := agentCommand(ctx, b.bin, "setup", "--config", conf); err != nil {
+		return Phase{}, err
+	}
 	agent, err := startAgent(b.bin, conf)
 	if err != nil {
 		return Phase{}, err

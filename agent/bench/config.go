@@ -186,6 +186,12 @@ func (raw *rawConfig) validate() (Config, error) {
 	if w.Preload = rw.Preload; w.Preload < 0 {
 		return Config{}, bad("workload.preload", "must be 0 or more, got %d", w.Preload)
 	}
+	if w.Preload > 0 && w.Warmup == 0 {
+		// The preload goes into the first run; without a warm-up that is
+		// the timed run, whose capture figures would then measure the
+		// agent working through the preload backlog.
+		return Config{}, bad("workload.preload", "needs workload.warmup: the preloaded rows are written and captured during the warm-up")
+	}
 
 	if cfg.Strategies, err = strategies(src, raw.Strategies); err != nil {
 		return Config{}, err

@@ -44,7 +44,7 @@ poll_interval = "250ms"
 [workload]
   rate = 500
   duration = "30s"
-  warmup = "0s"
+  warmup = "1s"
   writers = 4
   mix = [80, 15, 5]
   long_tx_every = 50
@@ -59,7 +59,7 @@ poll_interval = "250ms"
 	want := Config{
 		DSN: "postgres://app@db/shop",
 		Workload: WorkloadConfig{
-			Rate: 500, Duration: 30 * time.Second, Warmup: 0, Writers: 4, Mix: [3]int{80, 15, 5},
+			Rate: 500, Duration: 30 * time.Second, Warmup: time.Second, Writers: 4, Mix: [3]int{80, 15, 5},
 			LongTxEvery: 50, LongTxHold: 2 * time.Second, Seed: 42, Preload: 10000,
 		},
 		Strategies:   []string{"notify", "commit_order"},
@@ -102,6 +102,8 @@ func TestParseConfigErrors(t *testing.T) {
 			`bench config: workload.writers: must be at least 1, got 0`},
 		{"long tx without hold", src + "[workload]\n  long_tx_every = 10\n",
 			`bench config: workload.long_tx_hold: must be set when long_tx_every is (how long a long transaction stays open)`},
+		{"preload without warm-up", src + "[workload]\n  warmup = \"0s\"\n  preload = 100\n",
+			`bench config: workload.preload: needs workload.warmup: the preloaded rows are written and captured during the warm-up`},
 		{"repeat", "repeat = 0\n" + src,
 			`bench config: repeat: must be at least 1, got 0`},
 		{"no dsn", "repeat = 1\n",
