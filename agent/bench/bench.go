@@ -167,9 +167,9 @@ func (b *bencher) strategy(ctx context.Context, dir, strategy string, base Phase
 	p.Capture = capturePhase(b.src.kind, strategy, wr, agent.events, drained)
 	p.Agent = &usage
 	c := p.Capture
-	fmt.Fprintf(b.progress, "bench %s %s: %d commits, %.1f/s (x%.2f), commit p95 %s (x%.2f); %d events, capture p95 %s, missed %d of %d, duplicates %d; agent cpu %.2fs, rss %.1fMiB\n",
+	fmt.Fprintf(b.progress, "bench %s %s: %d commits, %.1f/s (x%.2f), commit p95 %s (x%.2f); %d events, capture p95 %s, missed %d of %d, duplicates %d, unexpected %d; agent cpu %.2fs, rss %.1fMiB\n",
 		b.run, strategy, p.Commits, p.Throughput, p.ThroughputRatio, ms(p.CommitLatency.P95NS), p.CommitLatencyRatio.P95,
-		c.Events, ms(c.Latency.P95NS), c.Missed, c.Checked, c.Duplicates, usage.CPUSeconds, float64(usage.PeakRSSBytes)/(1<<20))
+		c.Events, ms(c.Latency.P95NS), c.Missed, c.Checked, c.Duplicates, c.Unexpected, usage.CPUSeconds, float64(usage.PeakRSSBytes)/(1<<20))
 	return p, nil
 }
 

@@ -19,6 +19,10 @@ type workloadRun struct {
 	warm       []workload.Entry    // warm-up ledger (preload included)
 	timed      []workload.Entry    // timed-run ledger
 	timedStart time.Time
+	// firstBegan is when the first timed transaction began: capture
+	// throughput counts from there, not from the workload's own start-up
+	// (connecting, reading the table).
+	firstBegan time.Time
 }
 
 // createSchema creates the (empty) transactions table, before any capture
@@ -64,6 +68,9 @@ func runWorkload(ctx context.Context, w WorkloadConfig, dsn, dir string) (*workl
 		mu.Lock()
 		res.latencies = append(res.latencies, committed.Sub(began))
 		res.commits[e.N] = committed
+		if res.firstBegan.IsZero() || began.Before(res.firstBegan) {
+			res.firstBegan = began
+		}
 		mu.Unlock()
 	}
 	res.timedStart = time.Now()
@@ -151,7 +158,11 @@ func capturePhase(src, strategy string, wr *workloadRun, events []verdict.Event,
 			}
 		}
 	}
-	if span := last.Sub(wr.timedStart); n > 0 && span > 0 {
+	from := wr.firstBegan
+	if from.IsZero() {
+		from = wr.timedStart
+	}
+	if span := last.Sub(from); n > 0 && span > 0 {
 		c.Throughput = float64(n) / span.Seconds()
 	}
 	return c

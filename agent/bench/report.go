@@ -11,7 +11,7 @@ import (
 
 // Report is the result of a bench Run, shaped for report.json.
 type Report struct {
-	Source     string      `json:"source"` // sqlite | postgres (the DSN is left out: it can carry a password)
+	Source     string      `json:"source"` // sqlite | postgres | oracle (the DSN is left out: it can carry a password)
 	Started    time.Time   `json:"started"`
 	Strategies []string    `json:"strategies"`
 	Workload   Workload    `json:"workload"`
