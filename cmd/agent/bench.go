@@ -27,15 +27,8 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&confPath, "config", "", "bench configuration `file` (see examples/bench)")
 	fs.StringVar(&reportDir, "report", "", "write report.json and report.html into this `directory`, creating it")
 	fs.IntVar(&repeat, "repeat", 0, "full rounds (baseline + every strategy), overriding the config's repeat")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "agent bench: unexpected argument %q\n", fs.Arg(0))
-		return 2
+	if code, ok := parseArgs(fs, args, stderr, ""); !ok {
+		return code
 	}
 	if confPath == "" {
 		fmt.Fprintln(stderr, "agent bench: --config FILE is required")

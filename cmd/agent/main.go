@@ -71,15 +71,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&opts.TestFormat, "test-format", "json", "json or influx (line protocol) for --test")
 	fs.StringVar(&opts.LogLevel, "log-level", "", "debug, info, warn or error (overrides [agent] log_level)")
 	fs.BoolVar(&opts.ResetState, "reset-state", false, "discard the checkpoint in state_dir and start every input from its beginning")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "agent: unexpected argument %q\n%s", fs.Arg(0), usage)
-		return 2
+	if code, ok := parseArgs(fs, args, stderr, usage); !ok {
+		return code
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -97,11 +90,8 @@ func manage(action string, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&opts.ConfigPath, "config", "", "pipeline configuration `file`")
 	fs.StringVar(&opts.LogLevel, "log-level", "", "debug, info, warn or error")
 	fs.BoolVar(&opts.DryRun, "dry-run", false, "print the statements "+action+" would send, without connecting")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parseArgs(fs, args, stderr, ""); !ok {
+		return code
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -126,15 +116,8 @@ func runWorkload(args []string, stderr io.Writer) int {
 		opts.Mix, err = workload.ParseMix(s)
 		return err
 	})
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "agent workload: unexpected argument %q\n", fs.Arg(0))
-		return 2
+	if code, ok := parseArgs(fs, args, stderr, ""); !ok {
+		return code
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -160,4 +143,21 @@ func exit(stderr io.Writer, err error) int {
 		return 2
 	}
 	return 1
+}
+
+// parseArgs parses a (sub)command's flags. It reports false, with the exit
+// status, for a wrong command line (2) or a request for help (0); a stray
+// argument is named, followed by help when given.
+func parseArgs(fs *flag.FlagSet, args []string, stderr io.Writer, help string) (int, bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0, false
+		}
+		return 2, false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "%s: unexpected argument %q\n%s", fs.Name(), fs.Arg(0), help)
+		return 2, false
+	}
+	return 0, true
 }
