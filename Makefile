@@ -3,7 +3,7 @@ GO    ?= go
 BIN   := bin/agent
 PKGS  := ./...
 
-.PHONY: all build test test-oracle bench lint run configs fuzz examples proto clean
+.PHONY: all build test test-faults soak test-oracle bench lint run configs fuzz examples proto clean
 
 all: lint test build
 
@@ -19,6 +19,22 @@ RACE := $(shell command -v $${CC:-gcc} >/dev/null 2>&1 && echo -race)
 test:
 	@[ -n "$(RACE)" ] || echo "make test: no C compiler found; running without the race detector (install gcc for -race)"
 	$(GO) test $(RACE) -count=1 $(PKGS)
+
+## test-faults: the fault-injection suite against real services (kill -9, source and sink
+## outages, full and read-only state_dir, hostile input). Each scenario appends its row
+## (ledger, delivered, missed, duplicates) to bin/faults.jsonl; docs/reliability.md quotes it.
+## -p 1: scenarios stop and start servers and load the machine; they run one package at a time.
+FAULTS_REPORT ?= $(CURDIR)/bin/faults.jsonl
+test-faults:
+	@mkdir -p $(dir $(FAULTS_REPORT)) && rm -f $(FAULTS_REPORT)
+	ROWFLUX_FAULTS_REPORT=$(FAULTS_REPORT) $(GO) test -tags faults -count=1 -p 1 -timeout 40m -run '^TestFault' $(PKGS)
+	@$(GO) run ./agent/faultreport/table $(FAULTS_REPORT)
+
+## soak: 10 minutes at a steady 2,000 changes/s with /metrics scraped every second; prints
+## the RSS and goroutine curve (docs/reliability.md quotes a run). SOAK_DURATION shortens it.
+SOAK_DURATION ?= 10m
+soak:
+	ROWFLUX_SOAK_DURATION=$(SOAK_DURATION) $(GO) test -tags soak -count=1 -timeout 30m -run '^TestSoak' -v ./cmd/agent/
 
 ## test-oracle: the Oracle tests against a real server (no CI machine runs one, so `make test`
 ## skips them): make test-oracle ORACLE_DSN=oracle://rowflux:PASSWORD@localhost:1521/FREEPDB1

@@ -153,6 +153,7 @@ func newSession(opts *Options, red *redactor) (*session, error) {
 		return nil, err
 	}
 	s := &session{cfg: cfg, log: log, reg: selfmetrics.NewRegistry(), test: opts.Test}
+	s.reg.RegisterRuntime()
 	s.echo = func(st sdk.Statement) {
 		log.Info("sending statement to the source", "purpose", st.Purpose, "sql", st.SQL)
 	}

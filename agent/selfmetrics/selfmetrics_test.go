@@ -4,6 +4,7 @@ import (
 	"io"
 	"math"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -64,4 +65,24 @@ func TestTypeConflictPanics(t *testing.T) {
 		}
 	}()
 	r.Gauge("m", "m", func() float64 { return 0 })
+}
+
+func TestRuntimeGauges(t *testing.T) {
+	r := NewRegistry()
+	r.RegisterRuntime()
+	var b strings.Builder
+	if err := r.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"go_goroutines ", "go_memstats_heap_inuse_bytes ", "process_resident_memory_bytes "} {
+		i := strings.Index(b.String(), "\n"+name)
+		if i < 0 {
+			t.Fatalf("%s missing from:\n%s", name, b.String())
+		}
+		line := strings.SplitN(b.String()[i+1:], "\n", 2)[0]
+		v, err := strconv.ParseFloat(strings.TrimPrefix(line, name), 64)
+		if err != nil || v <= 0 {
+			t.Fatalf("%q: want a positive value", line)
+		}
+	}
 }
