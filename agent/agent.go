@@ -287,6 +287,17 @@ func restore(cfg *config.Config, popts *pipeline.Options, reset bool, log *slog.
 	if err != nil {
 		return err
 	}
+	// A crash during a write leaves a temporary file, which would take space
+	// in the state directory (perhaps the space the next write needs) for
+	// good. Only after a successful load: a start that fails changes nothing
+	// in state_dir.
+	removed, err := store.RemoveTemps()
+	for _, f := range removed {
+		log.Info("removed a temporary checkpoint file left by an interrupted write", "file", f)
+	}
+	if err != nil {
+		log.Warn("could not clean the state directory; checkpoints fail until it is writable", "error", err)
+	}
 	popts.Commit = func(c *pipeline.Checkpoint) error {
 		s := &checkpoint.State{ID: c.ID, Time: time.Now().UTC(), Inputs: make(map[string][]byte, len(c.Positions)), Processors: c.States}
 		for id, pos := range c.Positions {

@@ -42,6 +42,38 @@ type State struct {
 // Store reads and writes the checkpoint file of one state directory.
 type Store struct {
 	dir string
+	fs  fileSystem
+}
+
+// fileSystem is what Save needs from the operating system. Tests replace it
+// to fail each step the way a full or read-only disk does.
+type fileSystem interface {
+	CreateTemp(dir, pattern string) (tempFile, error)
+	Rename(from, to string) error
+	Remove(name string) error
+	SyncDir(dir string) error
+}
+
+type tempFile interface {
+	Write(p []byte) (int, error)
+	Sync() error
+	Close() error
+	Name() string
+}
+
+type osFS struct{}
+
+func (osFS) CreateTemp(dir, pattern string) (tempFile, error) { return os.CreateTemp(dir, pattern) }
+func (osFS) Rename(from, to string) error                     { return os.Rename(from, to) }
+func (osFS) Remove(name string) error                         { return os.Remove(name) }
+
+func (osFS) SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // Open prepares a store in dir, creating the directory if needed.
@@ -49,7 +81,7 @@ func Open(dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("state_dir %s: %w", dir, err)
 	}
-	return &Store{dir: dir}, nil
+	return &Store{dir: dir, fs: osFS{}}, nil
 }
 
 // Path is the checkpoint file's path.
@@ -80,6 +112,15 @@ func (s *Store) Load() (*State, error) {
 		return nil, nil
 	}
 	if err != nil {
+		// Something that is not a file can only be cleared by hand or by
+		// --reset-state; say so rather than report a read error.
+		if fi, serr := os.Stat(path); serr == nil && !fi.Mode().IsRegular() {
+			reason := fmt.Sprintf("it is a %s, not a file", kind(fi.Mode()))
+			if fi.IsDir() {
+				reason += "; --reset-state removes it only when it is empty"
+			}
+			return nil, &CorruptError{Path: path, Reason: reason}
+		}
 		return nil, fmt.Errorf("read checkpoint: %w", err)
 	}
 	var env envelope
@@ -103,8 +144,27 @@ func (s *Store) Load() (*State, error) {
 	return &st, nil
 }
 
+func kind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeDevice != 0:
+		return "device"
+	}
+	return "special file"
+}
+
 // Save replaces the checkpoint atomically and durably. On error the previous
 // checkpoint is left in place and no temporary file remains.
+//
+// Errors name the checkpoint or the state directory and the operating
+// system's reason, not the random temporary file: the same fault (a full or
+// read-only disk) then reads the same at every attempt, and the caller can
+// tell a continuing outage from a new cause.
 func (s *Store) Save(st *State) error {
 	payload, err := json.Marshal(st)
 	if err != nil {
@@ -117,51 +177,84 @@ func (s *Store) Save(st *State) error {
 	buf.Write(payload)
 	buf.WriteString("}\n")
 
-	tmp, err := os.CreateTemp(s.dir, FileName+".tmp-*")
+	tmp, err := s.fs.CreateTemp(s.dir, FileName+".tmp-*")
 	if err != nil {
-		return fmt.Errorf("write checkpoint: %w", err)
+		return fmt.Errorf("create a temporary checkpoint file in state_dir %s: %w", s.dir, osReason(err))
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(tmp.Name())
+	fail := func(step string, err error) error {
+		err = fmt.Errorf("%s checkpoint %s: %w", step, s.Path(), osReason(err))
+		tmp.Close()
+		if rerr := s.fs.Remove(tmp.Name()); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			return fmt.Errorf("%w; the temporary file %s could not be removed: %v", err, tmp.Name(), osReason(rerr))
 		}
-	}()
+		return err
+	}
 	if _, err := tmp.Write(buf.Bytes()); err != nil {
-		return fmt.Errorf("write checkpoint %s: %w", tmp.Name(), err)
+		return fail("write", err)
 	}
 	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("fsync checkpoint %s: %w", tmp.Name(), err)
+		return fail("fsync", err)
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("close checkpoint %s: %w", tmp.Name(), err)
+		return fail("close", err)
 	}
-	if err := os.Rename(tmp.Name(), s.Path()); err != nil {
-		return fmt.Errorf("replace checkpoint %s: %w", s.Path(), err)
+	if err := s.fs.Rename(tmp.Name(), s.Path()); err != nil {
+		return fail("replace", err)
 	}
-	ok = true
-	// The rename is durable only once the directory entry is.
-	dir, err := os.Open(s.dir)
-	if err != nil {
-		return fmt.Errorf("open state_dir for fsync: %w", err)
-	}
-	defer dir.Close()
-	if err := dir.Sync(); err != nil {
-		return fmt.Errorf("fsync state_dir %s: %w", s.dir, err)
+	// The rename is durable only once the directory entry is. If this
+	// fails the new file is in place but maybe not on disk: the caller
+	// must not treat the checkpoint as durable, and the next one retries.
+	if err := s.fs.SyncDir(s.dir); err != nil {
+		return fmt.Errorf("fsync state_dir %s: %w", s.dir, osReason(err))
 	}
 	return nil
 }
 
+// osReason drops the path from an operating system error: the callers name
+// the checkpoint instead of the random temporary file.
+func osReason(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		return le.Err
+	}
+	return err
+}
+
+// RemoveTemps removes temporary files left by a write that a crash
+// interrupted, and returns their names. They are never read, but they take
+// space in the state directory until removed.
+func (s *Store) RemoveTemps() ([]string, error) {
+	tmps, err := filepath.Glob(filepath.Join(s.dir, FileName+".tmp-*"))
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	for _, t := range tmps {
+		if err := os.Remove(t); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return removed, fmt.Errorf("remove the temporary checkpoint file %s: %w", t, osReason(err))
+		}
+		removed = append(removed, t)
+	}
+	return removed, nil
+}
+
 // Reset removes the checkpoint file (and stray temporary files), so the next
-// start begins from scratch.
+// start begins from scratch. An empty directory in the file's place goes
+// too; anything holding more is left for the operator to move away.
 func (s *Store) Reset() error {
-	if err := os.Remove(s.Path()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	path := s.Path()
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if fi, serr := os.Stat(path); serr == nil && fi.IsDir() {
+			return fmt.Errorf("reset state: %s is a directory that is not empty; --reset-state removes only a checkpoint file, move the directory away", path)
+		}
 		return fmt.Errorf("reset state: %w", err)
 	}
-	tmps, _ := filepath.Glob(filepath.Join(s.dir, FileName+".tmp-*"))
-	for _, t := range tmps {
-		os.Remove(t)
+	if _, err := s.RemoveTemps(); err != nil {
+		return fmt.Errorf("reset state: %w", err)
 	}
 	return nil
 }

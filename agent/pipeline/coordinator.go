@@ -38,10 +38,29 @@ type coordinator struct {
 	lastMicros atomic.Int64 // duration of the last checkpoint
 
 	total, failures *sdk.Counter
+
+	// outage is the run of failed checkpoints since the last durable one.
+	outage outage
+	// remindEvery bounds how often a continuing outage is logged again.
+	remindEvery time.Duration
 }
 
+// outage: a full or read-only state_dir fails every checkpoint until an
+// operator acts. The log says why at the first failure, again when the
+// cause changes or every remindEvery, and once more when a checkpoint
+// succeeds again; an ERROR line per interval would bury everything else.
+type outage struct {
+	since    time.Time // first failure
+	failures int
+	cause    string // the last error logged
+	logged   time.Time
+}
+
+// failureReminder is how often a continuing checkpoint outage is logged.
+const failureReminder = time.Minute
+
 func newCoordinator(p *Pipeline) *coordinator {
-	c := &coordinator{p: p, nextID: max(p.opts.FirstCheckpointID, 1)}
+	c := &coordinator{p: p, nextID: max(p.opts.FirstCheckpointID, 1), remindEvery: failureReminder}
 	c.last.Store(time.Now().UnixNano())
 	m := p.opts.Metrics
 	c.total = m.Counter("rowflux_checkpoints_total", "Checkpoints completed and committed.")
@@ -123,8 +142,7 @@ func (c *coordinator) checkpoint(final bool) {
 		return
 	}
 	if b.err != nil {
-		c.failures.Inc()
-		p.log.Error("checkpoint failed", "checkpoint", b.id, "error", b.err)
+		c.failed(b.id, final, "checkpoint failed", b.err)
 		if final {
 			p.fail(fmt.Errorf("final checkpoint failed (the next start replays events since the last checkpoint): %w", b.err))
 		}
@@ -133,8 +151,7 @@ func (c *coordinator) checkpoint(final bool) {
 	cp := &Checkpoint{ID: b.id, Final: final, Positions: b.positions, States: b.states}
 	if p.opts.Commit != nil {
 		if err := p.opts.Commit(cp); err != nil {
-			c.failures.Inc()
-			p.log.Error("checkpoint not written; inputs keep their source resources until one succeeds", "checkpoint", b.id, "error", err)
+			c.failed(b.id, final, "checkpoint not written; inputs keep their source resources until one succeeds, and a restart replays from the last durable checkpoint", err)
 			if final {
 				p.fail(fmt.Errorf("final checkpoint not written (the next start replays events since the last checkpoint): %w", err))
 			}
@@ -145,7 +162,38 @@ func (c *coordinator) checkpoint(final bool) {
 	c.last.Store(time.Now().UnixNano())
 	c.lastMicros.Store(time.Since(start).Microseconds())
 	p.log.Debug("checkpoint durable", "checkpoint", b.id, "final", final, "took", time.Since(start))
+	if o := c.outage; o.failures > 0 {
+		p.log.Info("checkpoint written again; inputs may release source resources", "checkpoint", b.id,
+			"failed_checkpoints", o.failures, "failing_for", time.Since(o.since).Round(time.Millisecond))
+		c.outage = outage{}
+	}
 	c.notify(cp)
+}
+
+// failed counts a failed checkpoint and logs it unless the same cause was
+// logged less than remindEvery ago. The final checkpoint is always logged:
+// it is the last word before the agent exits.
+func (c *coordinator) failed(id uint64, final bool, msg string, err error) {
+	c.failures.Inc()
+	now := time.Now()
+	o := &c.outage
+	if o.failures == 0 {
+		o.since = now
+	}
+	o.failures++
+	cause := err.Error()
+	age := now.Sub(time.Unix(0, c.last.Load())).Round(time.Millisecond)
+	switch {
+	case o.failures == 1 || final || cause != o.cause:
+		c.p.log.Error(msg, "checkpoint", id, "error", err, "last_durable_ago", age)
+	case now.Sub(o.logged) >= c.remindEvery:
+		c.p.log.Error("checkpoints still failing: "+msg, "checkpoint", id, "error", err,
+			"failed_checkpoints", o.failures, "failing_for", now.Sub(o.since).Round(time.Millisecond), "last_durable_ago", age)
+	default:
+		c.p.log.Debug("checkpoint failed again, same cause", "checkpoint", id, "failed_checkpoints", o.failures)
+		return
+	}
+	o.cause, o.logged = cause, now
 }
 
 // notify tells inputs the checkpoint is durable so they may release source
