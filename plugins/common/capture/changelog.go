@@ -151,6 +151,13 @@ func (e *Engine) emitChanges(ctx context.Context, out sdk.Emitter, batch sdk.Bat
 // CheckpointDurable deletes the changelog rows of every batch the durable
 // checkpoint covers. A failed delete is retried at the next checkpoint; the
 // rows stay marked as emitted meanwhile, so they are not emitted again.
+//
+// A lost source is Run's to report, once per outage: while Run is
+// reconnecting no delete is tried, and a failed delete is returned (so
+// logged by the agent) only when the next one fails too without an outage
+// noticed in between, i.e. when deleting fails although the source answers
+// (a revoked privilege, a locked table). Then, once, and once more (Info)
+// when a delete succeeds again; every attempt in between logs at Debug.
 func (e *Engine) CheckpointDurable(ctx context.Context, p sdk.Position) error {
 	if e.strategy != Trigger && e.strategy != Notify {
 		return nil
@@ -172,6 +179,12 @@ func (e *Engine) CheckpointDurable(ctx context.Context, p sdk.Position) error {
 		seqs = append(seqs, e.inflight[i].seqs...)
 	}
 	e.inflight = append(e.inflight[:0:0], e.inflight[i:]...)
+	if e.down && len(seqs) > 0 {
+		e.leftovers = seqs
+		e.mu.Unlock()
+		e.log.Debug("source unavailable; consumed changelog rows are deleted once it is back", "rows", len(seqs))
+		return nil
+	}
 	e.mu.Unlock()
 	if len(seqs) == 0 {
 		return nil
@@ -179,15 +192,30 @@ func (e *Engine) CheckpointDurable(ctx context.Context, p sdk.Position) error {
 	start := time.Now()
 	if err := e.src.(Changelog).DeleteChangelog(ctx, seqs); err != nil {
 		e.mu.Lock()
+		defer e.mu.Unlock()
 		e.leftovers = append(e.leftovers, seqs...)
-		e.mu.Unlock()
-		return fmt.Errorf("delete %d consumed changelog rows: %w", len(seqs), err)
+		r := &e.release
+		persistent := r.failing && r.epoch == e.outages && !e.down
+		if !r.failing || r.epoch != e.outages {
+			r.failing, r.epoch = true, e.outages
+		}
+		if persistent && !r.reported {
+			r.reported = true
+			return fmt.Errorf("delete %d consumed changelog rows: %w", len(seqs), err)
+		}
+		e.log.Debug("could not delete consumed changelog rows; retrying at the next checkpoint", "rows", len(seqs), "error", err)
+		return nil
 	}
 	e.mu.Lock()
 	if e.seen != nil {
 		e.tombstones = append(e.tombstones, seqs...)
 	}
+	reported := e.release.reported
+	e.release = releaseState{}
 	e.mu.Unlock()
+	if reported {
+		e.log.Info("consumed changelog rows deleted again", "rows", len(seqs))
+	}
 	e.log.Debug("deleted consumed changelog rows", "rows", len(seqs), "took", time.Since(start))
 	return nil
 }

@@ -183,8 +183,14 @@ func TestTriggerFailedDeleteRetriedNotReemitted(t *testing.T) {
 
 			f.failNext("DeleteChangelog", 1, errConnLost)
 			f.pauseReads(t)
-			if err := checkpoint(t, e, pos[1]); err == nil {
-				t.Fatal("CheckpointDurable hid a failed delete")
+			// One failed delete is retried at the next checkpoint without
+			// a warning (a lost source is Run's to report); one that keeps
+			// failing is reported, see regression_outage_release_test.go.
+			if err := checkpoint(t, e, pos[1]); err != nil {
+				t.Fatalf("a single failed delete was reported: %v", err)
+			}
+			if calls, _ := f.deleteLog(); len(calls) != 1 {
+				t.Fatalf("delete calls %v, want the one that failed", calls)
 			}
 			if got := f.remaining(); !slices.Equal(got, seqRange(1, 10)) {
 				t.Fatalf("changelog %v, want untouched", got)

@@ -45,6 +45,25 @@ type Engine struct {
 	floor, floorNext, floorXmax uint64
 	lastFence                   time.Time
 	hw                          int64 // highest emitted sequence (commit-ordered sources)
+
+	// Outages, shared with CheckpointDurable so that a lost source is
+	// reported once, by Run, and not again by every checkpoint's delete.
+	// down: Run has logged the outage and not yet reconnected. outages
+	// counts them, so that a failed delete can tell whether an outage came
+	// between it and the previous one.
+	down    bool
+	outages uint64
+	release releaseState
+}
+
+// releaseState tracks failed changelog deletes.
+type releaseState struct {
+	// failing: the last delete failed, during the outage count in epoch.
+	failing bool
+	epoch   uint64
+	// reported: the failure was returned (and so logged by the agent); the
+	// next successful delete says that it has recovered.
+	reported bool
 }
 
 type emitted struct {
@@ -156,6 +175,7 @@ func (e *Engine) Run(ctx context.Context, from sdk.Position, out sdk.Emitter) er
 			if !down.IsZero() {
 				e.log.Info("source reachable again; resuming from the last emitted position", "outage", time.Since(down).Round(time.Millisecond))
 				down, backoff = time.Time{}, 100*time.Millisecond
+				e.setDown(false)
 			}
 			switch e.strategy {
 			case Polling:
@@ -179,6 +199,7 @@ func (e *Engine) Run(ctx context.Context, from sdk.Position, out sdk.Emitter) er
 		}
 		if down.IsZero() {
 			down = time.Now()
+			e.setDown(true)
 			e.log.Warn("source unavailable; retrying with backoff", "error", err)
 		} else {
 			e.log.Debug("source still unavailable", "error", err)
@@ -190,6 +211,15 @@ func (e *Engine) Run(ctx context.Context, from sdk.Position, out sdk.Emitter) er
 			return nil
 		}
 		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+func (e *Engine) setDown(down bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.down = down
+	if down {
+		e.outages++
 	}
 }
 

@@ -74,8 +74,23 @@ func qualified(t *capture.Table) string { return schemaOf(t) + "." + t.Name }
 
 func (s *source) Name() string { return "postgres" }
 
+// applicationName is what the agent's sessions show in pg_stat_activity
+// unless the DSN names one: operators find (and may terminate) them by it.
+const applicationName = "rowflux"
+
+func nameSessions(params map[string]string) {
+	if _, ok := params["application_name"]; !ok {
+		params["application_name"] = applicationName
+	}
+}
+
 func (s *source) connect(ctx context.Context) (*pgx.Conn, error) {
-	c, err := pgx.Connect(ctx, s.dsn)
+	cfg, err := pgx.ParseConfig(s.dsn)
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	nameSessions(cfg.RuntimeParams)
+	c, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, s.wrap(err)
 	}
@@ -89,6 +104,7 @@ func (s *source) Connect(ctx context.Context) error {
 		return s.wrap(err)
 	}
 	cfg.MaxConns = 4
+	nameSessions(cfg.ConnConfig.RuntimeParams)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return s.wrap(err)
