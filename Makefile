@@ -34,7 +34,8 @@ test-faults:
 ## the RSS and goroutine curve (docs/reliability.md quotes a run). SOAK_DURATION shortens it.
 SOAK_DURATION ?= 10m
 soak:
-	ROWFLUX_SOAK_DURATION=$(SOAK_DURATION) $(GO) test -tags soak -count=1 -timeout 30m -run '^TestSoak' -v ./cmd/agent/
+	@mkdir -p bin
+	ROWFLUX_SOAK_DURATION=$(SOAK_DURATION) ROWFLUX_SOAK_CSV=$(CURDIR)/bin/soak.csv $(GO) test -tags soak -count=1 -timeout 30m -run '^TestSoak' -v ./cmd/agent/
 
 ## test-oracle: the Oracle tests against a real server (no CI machine runs one, so `make test`
 ## skips them): make test-oracle ORACLE_DSN=oracle://rowflux:PASSWORD@localhost:1521/FREEPDB1
@@ -68,12 +69,15 @@ configs: build
 	@for p in $$(./$(BIN) plugins | awk '/^[a-z]+:$$/{k=$$1; sub(":","",k); next} {print k"."$$1}'); do \
 		./$(BIN) config $$p > configs/$$p.conf; done
 
-## fuzz: run each fuzz target briefly
+## fuzz: run each fuzz target briefly (their seed corpora run in make test)
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./agent/config/
 	$(GO) test -run '^$$' -fuzz FuzzInfluxEncode -fuzztime 30s ./sdk/encoding/
 	$(GO) test -run '^$$' -fuzz FuzzJSONEncode -fuzztime 30s ./sdk/encoding/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeEvents -fuzztime 30s ./sdk/plugin/pluginv1/
+	$(GO) test -run '^$$' -fuzz FuzzCompile -fuzztime 30s ./plugins/common/expression/
+	$(GO) test -run '^$$' -fuzz FuzzEval -fuzztime 30s ./plugins/common/expression/
+	$(GO) test -run '^$$' -fuzz FuzzClientFrames -fuzztime 30s ./plugins/outputs/websocket/
 
 ## examples: build the example external plugins to bin/plugins/
 examples:

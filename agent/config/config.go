@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 
 	"github.com/BurntSushi/toml"
 	"github.com/rowflux/rowflux/sdk"
@@ -86,7 +87,10 @@ func Parse(name string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return nil, fmt.Errorf("%s:%d:%d: %s", name, pe.Position.Line, pe.Position.Col, pe.Message)
+			return nil, fmt.Errorf("%s:%d:%d: %s", name, pe.Position.Line, pe.Position.Col, oneLine(pe.Message))
+		}
+		if msg := err.Error(); oneLine(msg) != msg {
+			return nil, fmt.Errorf("%s: %s", name, oneLine(msg))
 		}
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -175,4 +179,26 @@ func (p *parser) errorf(scope, format string, args ...any) error {
 // wrap puts the file name and scope in front of an error about a key.
 func (p *parser) wrap(scope string, err error) error {
 	return fmt.Errorf("%s: %s: %w", p.name, scope, err)
+}
+
+// oneLine escapes the control characters the TOML library copies from the
+// file into its messages (an invalid escape followed by a line break), so
+// that an error stays one line in a log.
+func oneLine(msg string) string {
+	var b strings.Builder
+	for _, r := range msg {
+		switch {
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }

@@ -198,7 +198,10 @@ func (p *parser) alias(v any, s *substitution) (string, error) {
 	}
 	for _, r := range alias {
 		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '_' && r != '-' && r != '.' {
-			return "", keyErrorf("alias", "must contain only letters, digits, '_', '-' and '.', got %q", alias)
+			// An alias from the environment is shown only once it is valid
+			// (it then names the instance everywhere); a rejected one may be
+			// whatever the variable held, a password included.
+			return "", keyErrorf("alias", "must contain only letters, digits, '_', '-' and '.', got %s", s.show(path.plain(), alias))
 		}
 	}
 	return alias, nil

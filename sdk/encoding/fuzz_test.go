@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/influxdata/line-protocol/v2/lineprotocol"
 
@@ -49,6 +50,10 @@ func addFuzzSeeds(f *testing.F) {
 	f.Add("m,x y", "z", "a\\", "f=", "\n\t\r\x00", []byte{0, 1}, int64(math.MinInt64), math.Inf(1), true, uint8(4), int64(math.MaxInt64), true)
 	f.Add("m", "a", "v\xff", "\xfe", "\xc3", []byte("\xe2\x82"), int64(1), -0.0, true, uint8(5), int64(2), false)
 	f.Add("m", "m", "dup", "k", "v", []byte("x"), int64(1), 1e300, false, uint8(2), int64(5), false)
+	// Spaces, commas, equals signs and quotes everywhere, a trailing
+	// backslash, a huge multi-byte value and a line break in a key.
+	f.Add("m e,a=s\"", "t k,=", "v ,=\\x", "f k,=\"", strings.Repeat("é\"\\ ,=", 2000), bytes.Repeat([]byte{0xe2, 0x28}, 500), int64(-7), -math.MaxFloat64, true, uint8(1), int64(1), false)
+	f.Add("m", "t", "v\\", "f\nk", "s", []byte{}, int64(0), math.SmallestNonzeroFloat64, false, uint8(0), int64(3), false)
 }
 
 // FuzzInfluxEncode checks that any event is either skipped or written as a
@@ -62,6 +67,9 @@ func FuzzInfluxEncode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, name, tagKey, tagVal, fieldKey, s string, raw []byte, i int64, fv float64, b bool, op uint8, ns int64, nilField bool) {
 		ev := fuzzEvent(name, tagKey, tagVal, fieldKey, s, raw, i, fv, b, op, ns, nilField)
 		one, skipped := enc.Encode(nil, sdk.Batch{ev})
+		if why := unwritable(ev); (skipped == 1) != (why != "") {
+			t.Fatalf("skipped = %d, but the event is %s: %+v", skipped, orWritable(why), ev)
+		}
 		switch {
 		case skipped == 1 && len(one) != 0:
 			t.Fatalf("skipped event left output %q", one)
@@ -76,6 +84,65 @@ func FuzzInfluxEncode(f *testing.F) {
 			t.Fatalf("in a batch: got %q (skipped %d), want %q (skipped %d)", many, skippedMany, want, 2*skipped)
 		}
 	})
+}
+
+// validLPName is line protocol's rule for measurements, tag keys and
+// values and field keys: non-empty UTF-8 without ASCII control characters
+// and without a trailing backslash, which no escaping can carry.
+func validLPName(s string) bool {
+	if s == "" || !utf8.ValidString(s) || s[len(s)-1] == '\\' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// unwritable says why line protocol cannot carry ev, or "" when it can:
+// the encoder must skip exactly these events, never one it could write.
+func unwritable(ev sdk.Event) string {
+	if !validLPName(ev.Name) || ev.Name[0] == '#' {
+		return "named " + strconv.Quote(ev.Name)
+	}
+	tags := slices.Clone(ev.Tags)
+	sdk.SortTags(tags)
+	prev := ""
+	for _, tag := range tags {
+		if tag.Value == "" {
+			continue // not written
+		}
+		if !validLPName(tag.Key) || !validLPName(tag.Value) {
+			return "tagged " + strconv.Quote(tag.Key) + "=" + strconv.Quote(tag.Value)
+		}
+		if tag.Key == prev {
+			return "tagged " + strconv.Quote(tag.Key) + " twice"
+		}
+		prev = tag.Key
+	}
+	fields := 0
+	for _, fld := range ev.Fields {
+		if v, ok := fld.Value.(float64); fld.Value == nil || ok && (math.IsNaN(v) || math.IsInf(v, 0)) {
+			continue // not written
+		}
+		if !validLPName(fld.Key) {
+			return "with field " + strconv.Quote(fld.Key)
+		}
+		fields++
+	}
+	if fields == 0 {
+		return "without a writable field"
+	}
+	return ""
+}
+
+func orWritable(why string) string {
+	if why == "" {
+		return "writable"
+	}
+	return why
 }
 
 // checkInfluxLine decodes one line and compares it with the event.

@@ -7,6 +7,16 @@
 // one Evaluator per goroutine, which reuses its VM and its environment map
 // (setting only the names an expression reads); an expression that is a
 // bare name skips the VM and reads the event directly.
+//
+// Expressions run once per event, so their cost must be bounded by the
+// expression and the event, never by what the expression computes. The
+// language is expr-lang without its loops: predicates (map, filter, all,
+// any, count(list, predicate), reduce, …) and let are refused at compile
+// time, so every operation runs at most once per evaluation. The ranges,
+// lists and maps an evaluation builds count against MaxElements (expr-lang's
+// memory budget), and the functions that can build a string much larger
+// than their arguments (repeat, replace, join, toJSON) share a budget of
+// MaxGrowth bytes per evaluation, checked before they allocate.
 package expression
 
 import (
@@ -14,6 +24,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/expr-lang/expr"
@@ -35,6 +46,9 @@ type Expr struct {
 	// the environment before it runs, unless it uses $env (all).
 	names []string
 	all   bool
+	// bounded is set when the expression calls a budgeted function: the
+	// evaluator's budget must then be in the environment.
+	bounded bool
 }
 
 type nameCollector struct {
@@ -45,6 +59,9 @@ type nameCollector struct {
 func (c *nameCollector) Visit(n *ast.Node) {
 	id, ok := (*n).(*ast.IdentifierNode)
 	if !ok {
+		return
+	}
+	if id.Value == budgetName {
 		return
 	}
 	if id.Value == "$env" {
@@ -65,15 +82,39 @@ var builtin = map[string]any{"op": "", "table": "", "time": time.Time{}}
 func Compile(src string) (*Expr, error) { return compile(src) }
 
 // CompileBool compiles a condition; it must yield a bool.
-func CompileBool(src string) (*Expr, error) { return compile(src, expr.AsBool()) }
+func CompileBool(src string) (*Expr, error) {
+	x, err := compile(src, expr.AsBool())
+	var fe *file.Error
+	if err != nil && !errors.As(err, &fe) {
+		// expr-lang reports a condition of another type without a
+		// location: the whole expression is at fault.
+		if got, ok := strings.CutPrefix(err.Error(), "expected bool, but got "); ok {
+			return nil, fmt.Errorf("the condition yields %s, not a bool", got)
+		}
+	}
+	return x, err
+}
+
+// MaxSourceBytes bounds an expression's text (and with it the parser's
+// recursion on nested brackets).
+const MaxSourceBytes = 64 << 10
 
 func compile(src string, extra ...expr.Option) (*Expr, error) {
-	opts := append([]expr.Option{expr.Env(builtin), expr.AllowUndefinedVariables()}, extra...)
-	prog, err := expr.Compile(src, opts...)
+	if len(src) > MaxSourceBytes {
+		return nil, fmt.Errorf("expression is %d bytes long, at most %d are allowed", len(src), MaxSourceBytes)
+	}
+	g := &guard{}
+	opts := append([]expr.Option{expr.Env(builtin), expr.AllowUndefinedVariables(), expr.Patch(g)}, budgeted...)
+	prog, err := expr.Compile(src, append(opts, extra...)...)
+	// The guard runs before type checking: a refused construct is the
+	// first thing to fix even when the checker also objects.
+	if g.err != nil {
+		return nil, describe(g.err.Bind(file.NewSource(src)))
+	}
 	if err != nil {
 		return nil, describe(err)
 	}
-	x := &Expr{Source: src, prog: prog}
+	x := &Expr{Source: src, prog: prog, bounded: g.bounded}
 	node := prog.Node()
 	if id, ok := node.(*ast.IdentifierNode); ok {
 		x.name = id.Value
@@ -96,14 +137,17 @@ func describe(err error) error {
 // Evaluator evaluates expressions against events. It is not safe for
 // concurrent use: give each goroutine its own.
 type Evaluator struct {
-	vm    vm.VM
-	env   map[string]any
-	event *sdk.Event
+	vm     vm.VM
+	env    map[string]any
+	event  *sdk.Event
+	budget *growthBudget
 }
 
 // NewEvaluator returns an evaluator with an empty environment.
 func NewEvaluator() *Evaluator {
-	return &Evaluator{env: make(map[string]any, 16)}
+	v := &Evaluator{env: make(map[string]any, 16), budget: &growthBudget{}}
+	v.vm.MemoryBudget = MaxElements
+	return v
 }
 
 // Begin makes e the event that following Eval calls read.
@@ -178,6 +222,10 @@ func (v *Evaluator) Eval(x *Expr) (any, error) {
 		for _, n := range x.names {
 			v.env[n] = v.lookup(n)
 		}
+	}
+	if x.bounded {
+		v.budget.left = MaxGrowth
+		v.env[budgetName] = v.budget
 	}
 	out, err := v.vm.Run(x.prog, v.env)
 	if err != nil {

@@ -15,6 +15,19 @@ import (
 type object struct {
 	kind, name, create string
 	table              *capture.Table // triggers: the table they are on
+	body               string         // functions: the body, as pg_proc.prosrc holds it
+}
+
+// dollarQuote quotes body with a dollar-quote tag that does not occur in
+// it. The body holds table and column names, and a name containing the
+// tag (a valid identifier may: rowflux_changelog__a$rowflux$) would end
+// the quote early and turn the rest into SQL.
+func dollarQuote(body string) string {
+	tag := "$rowflux$"
+	for i := 1; strings.Contains(body, tag); i++ {
+		tag = fmt.Sprintf("$rowflux%d$", i)
+	}
+	return tag + body + tag
 }
 
 func changelogDDL(ref string) string {
@@ -76,7 +89,7 @@ func (s *source) objects(st capture.Strategy, tables []*capture.Table) ([]object
 		// pg_current_xact_id() first: the transaction must hold its xid
 		// before the changelog's nextval (the reader's floor relies on it),
 		// which a write to a foreign table alone does not give it.
-		body := fmt.Sprintf(`CREATE OR REPLACE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql AS $rowflux$
+		body := fmt.Sprintf(`
 BEGIN
   PERFORM pg_current_xact_id();
   IF TG_OP = 'DELETE' THEN
@@ -86,8 +99,9 @@ BEGIN
   END IF;%s
   RETURN NULL;
 END
-$rowflux$`, ident(s.schema, fn), cl, literal(qualified(t)), rowImage(t, "OLD"), cl, literal(qualified(t)), rowImage(t, "NEW"), notify)
-		objs = append(objs, object{kind: "function", name: s.schema + "." + fn, create: body})
+`, cl, literal(qualified(t)), rowImage(t, "OLD"), cl, literal(qualified(t)), rowImage(t, "NEW"), notify)
+		create := fmt.Sprintf("CREATE OR REPLACE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql AS %s", ident(s.schema, fn), dollarQuote(body))
+		objs = append(objs, object{kind: "function", name: s.schema + "." + fn, create: create, body: body})
 		objs = append(objs, object{kind: "trigger", name: trg, table: t, create: fmt.Sprintf(
 			"CREATE OR REPLACE TRIGGER %s AFTER INSERT OR UPDATE OR DELETE ON %s FOR EACH ROW EXECUTE FUNCTION %s()",
 			ident(trg), tableRef(t), ident(s.schema, fn))})
@@ -98,15 +112,15 @@ $rowflux$`, ident(s.schema, fn), cl, literal(qualified(t)), rowImage(t, "OLD"), 
 	// only when needed, and last: ALTER SEQUENCE locks the sequence, and
 	// taken before the triggers' table locks it deadlocks with a writer
 	// whose trigger is about to call nextval.
-	objs = append(objs, object{kind: "sequence", name: s.schema + "." + s.changelog + " seq", create: `DO $rowflux$
+	objs = append(objs, object{kind: "sequence", name: s.schema + "." + s.changelog + " seq", create: "DO " + dollarQuote(`
 DECLARE
-  s regclass := pg_get_serial_sequence(` + literal(cl) + `, 'seq')::regclass;
+  s regclass := pg_get_serial_sequence(`+literal(cl)+`, 'seq')::regclass;
 BEGIN
   IF EXISTS (SELECT 1 FROM pg_sequence WHERE seqrelid = s AND (seqcache <> 1 OR seqcycle)) THEN
     EXECUTE format('ALTER SEQUENCE %s CACHE 1 NO CYCLE', s);
   END IF;
 END
-$rowflux$`})
+`)})
 	return objs, nil
 }
 
@@ -248,7 +262,7 @@ WHERE i.indrelid = $1::regclass AND a.attname = $2)`, tableRef(t), ts).Scan(&ok)
 					var src string
 					err = c.QueryRow(ctx, "SELECT coalesce((SELECT prosrc FROM pg_proc WHERE oid = to_regprocedure($1)), '')",
 						ident(s.schema, o.name[len(s.schema)+1:])+"()").Scan(&src)
-					ok = src != "" && src == body(o.create)
+					ok = src != "" && src == o.body
 				case "trigger":
 					err = c.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = $1::regclass AND tgname = $2 AND NOT tgisinternal)",
 						tableRef(o.table), o.name).Scan(&ok)
@@ -273,15 +287,6 @@ WHERE d.refobjid = to_regclass($1) AND a.attname = 'seq' AND d.deptype = 'a'), f
 		return nil, err
 	}
 	return checks, nil
-}
-
-// body is the function body setup writes (prosrc holds exactly that).
-func body(create string) string {
-	parts := strings.Split(create, "$rowflux$")
-	if len(parts) != 3 {
-		return ""
-	}
-	return parts[1]
 }
 
 func detail(ok bool, yes, no string) string {

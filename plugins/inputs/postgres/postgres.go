@@ -55,9 +55,50 @@ func (p *Postgres) Init(env sdk.Env) error {
 			src.schema = schema
 		}
 	}
-	if err := p.Start(&p.Config, src, env); err != nil {
+	if err := p.Start(&p.Config, newNamedSource(src), env); err != nil {
+		return err
+	}
+	if err := checkIdentLengths(&p.Config); err != nil {
 		return err
 	}
 	p.src = src
+	return nil
+}
+
+// maxIdentBytes is PostgreSQL's identifier length (NAMEDATALEN - 1).
+const maxIdentBytes = 63
+
+// checkIdentLengths refuses identifiers PostgreSQL would truncate. A longer
+// quoted name does not fail: it silently names the object of its first 63
+// bytes, which need not be the one configured. Errors name the key as
+// capture.Config.Validate does (it has checked everything else).
+func checkIdentLengths(c *capture.Config) error {
+	long := func(s string) error {
+		if len(s) > maxIdentBytes {
+			return fmt.Errorf("identifier %q is %d bytes long; PostgreSQL identifiers are at most %d", s, len(s), maxIdentBytes)
+		}
+		return nil
+	}
+	if err := long(c.ChangelogTable); err != nil {
+		return fmt.Errorf("changelog_table: %w", err)
+	}
+	for i, t := range c.Tables {
+		schema, table, _ := capture.SplitTable(t.Name)
+		for _, n := range []string{schema, table} {
+			if err := long(n); err != nil {
+				return fmt.Errorf("tables[%d].name: %w", i, err)
+			}
+		}
+		for _, l := range []struct {
+			key  string
+			cols []string
+		}{{"key", t.Key}, {"columns", t.Columns}, {"tags", t.Tags}, {"timestamp_column", []string{t.TimestampColumn}}} {
+			for _, col := range l.cols {
+				if err := long(col); err != nil {
+					return fmt.Errorf("tables[%d] (%s).%s: %w", i, t.Name, l.key, err)
+				}
+			}
+		}
+	}
 	return nil
 }

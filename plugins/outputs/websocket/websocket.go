@@ -418,14 +418,23 @@ func (w *WebSocket) serveSocket(rw http.ResponseWriter, r *http.Request) {
 	conn.SetReadLimit(w.MaxMessageSize)
 	_ = conn.SetReadDeadline(time.Now().Add(w.readTimeout))
 	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(w.readTimeout)) })
+	code := gws.CloseNormalClosure
 	for {
 		// Clients have nothing to say; what they send is read and dropped.
 		if _, _, err := conn.ReadMessage(); err != nil {
+			// gorilla answers a frame over the limit with 1009 itself, but
+			// not one whose 64-bit length is negative (or whose message
+			// length overflows): that client would be told "normal
+			// closure". When gorilla has sent its close frame, the writer's
+			// is refused (ErrCloseSent), so no client gets two.
+			if errors.Is(err, gws.ErrReadLimit) {
+				code = gws.CloseMessageTooBig
+			}
 			break
 		}
 		_ = conn.SetReadDeadline(time.Now().Add(w.readTimeout))
 	}
-	w.hub.unregister(c, gws.CloseNormalClosure, "")
+	w.hub.unregister(c, code, "")
 	<-c.done
 }
 
