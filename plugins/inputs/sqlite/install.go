@@ -93,8 +93,16 @@ func existing(ctx context.Context, q interface {
 // Setup creates missing objects and replaces triggers whose definition
 // changed (for example after columns were added), in one transaction.
 // Running it twice changes nothing.
+//
+// When everything is installed already (every start with auto_setup but
+// the first), it takes no write lock: SQLite has one, the application's
+// writers hold it most of the time under load, and an agent restarting
+// must not wait for it (up to busy_timeout, then fail with SQLITE_BUSY).
 func (s *source) Setup(ctx context.Context, st capture.Strategy, tables []*capture.Table) error {
 	if err := checkSchemas(tables); err != nil {
+		return err
+	}
+	if installed, err := s.installed(ctx, st, tables); err != nil || installed {
 		return err
 	}
 	tx, err := s.begin(ctx)
@@ -126,6 +134,23 @@ func (s *source) Setup(ctx context.Context, st capture.Strategy, tables []*captu
 		}
 	}
 	return tx.Commit()
+}
+
+// installed reports whether every object the strategy needs exists with
+// the definition this configuration gives it, reading outside any
+// transaction.
+func (s *source) installed(ctx context.Context, st capture.Strategy, tables []*capture.Table) (bool, error) {
+	db, err := s.handle()
+	if err != nil {
+		return false, err
+	}
+	for _, o := range objects(st, s.changelog, tables) {
+		have, err := existing(ctx, db, o.kind, o.name)
+		if err != nil || have != o.create {
+			return false, err
+		}
+	}
+	return true, nil
 }
 
 // Teardown drops the triggers of the configured tables, then the changelog

@@ -67,6 +67,7 @@ type Window struct {
 	EmitEvery       sdk.Duration      `toml:"emit_every"`
 	IdleTimeout     sdk.Duration      `toml:"idle_timeout"`
 	MaxGroups       int               `toml:"max_groups"`
+	DropOriginal    bool              `toml:"drop_original"`
 	Fields          map[string]string `toml:"fields"`
 
 	// compiled configuration
@@ -178,12 +179,13 @@ var (
 // New returns a window processor with the default configuration.
 func New() *Window {
 	return &Window{
-		Type:      DefaultType,
-		Late:      DefaultLate,
-		Emit:      DefaultEmit,
-		EmitEvery: sdk.Duration(DefaultEmitEvery),
-		MaxGroups: DefaultMaxGroups,
-		clock:     time.Now,
+		Type:         DefaultType,
+		Late:         DefaultLate,
+		Emit:         DefaultEmit,
+		EmitEvery:    sdk.Duration(DefaultEmitEvery),
+		MaxGroups:    DefaultMaxGroups,
+		DropOriginal: true,
+		clock:        time.Now,
 	}
 }
 
@@ -444,14 +446,19 @@ func (w *Window) TickInterval() time.Duration {
 	return d
 }
 
-// Process aggregates a batch. The events are consumed; what it returns is
-// the results of the windows that closed (and update-mode corrections).
+// Process aggregates a batch. It returns the results of the windows that
+// closed (and late corrections); the events themselves are consumed, or,
+// with drop_original = false, passed on each in its place, before the
+// results it closed.
 func (w *Window) Process(_ context.Context, batch sdk.Batch) (sdk.Batch, error) {
 	if err := w.mustReady(); err != nil {
 		return nil, err
 	}
 	now := w.clock().UnixNano()
 	var out sdk.Batch
+	if !w.DropOriginal {
+		out = make(sdk.Batch, 0, len(batch))
+	}
 	if w.timeX == nil {
 		out = w.advance(out, now)
 	}
@@ -459,6 +466,11 @@ func (w *Window) Process(_ context.Context, batch sdk.Batch) (sdk.Batch, error) 
 	// advance is Tick's alone, so it cannot turn this batch's own events
 	// late after a quiet spell.
 	for i := range batch {
+		if !w.DropOriginal {
+			// The processor only reads events, so the copy shares the
+			// input's tags and fields: the batch is ours to pass on.
+			out = append(out, batch[i])
+		}
 		out = w.processEvent(out, &batch[i], now)
 	}
 	return out, nil

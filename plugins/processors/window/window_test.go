@@ -432,6 +432,19 @@ func TestRestoreRejectsOtherConfiguration(t *testing.T) {
 	if err := same.Restore(state); err != nil {
 		t.Fatal(err)
 	}
+	// so may drop_original: what is passed on is not part of the state
+	passing := h.instance(t, func(w *Window) { cfg(w); w.DropOriginal = false })
+	if err := passing.Restore(state); err != nil {
+		t.Fatal(err)
+	}
+	out, err := passing.Process(context.Background(), sdk.Batch{ev(0, nil, "x", 2.0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fin, _ := passing.Finish(context.Background())
+	if got, want := render(append(out, fin...)), []string{"e op=0 x=float64(2) @0", "m op=0 n=int64(2) @60000000000"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("after restoring with drop_original = false: %q, want %q", got, want)
+	}
 	if err := same.Restore([]byte("garbage")); err == nil {
 		t.Fatal("garbage restored")
 	}
