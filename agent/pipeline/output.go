@@ -70,15 +70,27 @@ func signal(c chan struct{}) {
 func (o *outputRunner) push(m message) bool {
 	o.mu.Lock()
 	if m.batch != nil && !o.cfg.DropOldest {
-		for o.n >= o.cfg.BufferLimit {
-			o.mu.Unlock()
-			select {
-			case <-o.space:
-			case <-o.p.hardCtx.Done():
-				return false
+		// A batch goes in as far as there is room and the rest waits, so
+		// that the buffer never holds more than buffer_limit events:
+		// batches from inputs are sized by the source, not by the buffer.
+		for len(m.batch) > 0 {
+			for o.n >= o.cfg.BufferLimit {
+				o.mu.Unlock()
+				select {
+				case <-o.space:
+				case <-o.p.hardCtx.Done():
+					return false
+				}
+				o.mu.Lock()
 			}
-			o.mu.Lock()
+			k := min(len(m.batch), o.cfg.BufferLimit-o.n)
+			o.queue = append(o.queue, message{batch: m.batch[:k:k]})
+			o.n += k
+			m.batch = m.batch[k:]
+			signal(o.wake)
 		}
+		o.mu.Unlock()
+		return true
 	}
 	o.queue = append(o.queue, m)
 	if m.barrier != nil {

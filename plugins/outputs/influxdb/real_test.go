@@ -4,182 +4,52 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
-	"net/url"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/rowflux/rowflux/plugins/common/influxtest"
 	"github.com/rowflux/rowflux/plugins/common/servicetest"
 	"github.com/rowflux/rowflux/sdk"
 )
 
 // A real influxd (1.x) shared by the tests of this package: started on
-// first use on free loopback ports in a temporary directory, killed by
-// TestMain.
+// first use, killed by TestMain.
 var server struct {
-	once   sync.Once
-	url    string
-	cmd    *exec.Cmd
-	dir    string
-	log    syncBuffer
-	exited chan struct{} // closed when the process has been waited for
-	err    error
+	once sync.Once
+	s    *influxtest.Server
+	err  error
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if server.cmd != nil && server.cmd.Process != nil {
-		server.cmd.Process.Kill()
-		<-server.exited
-	}
-	if server.dir != "" {
-		os.RemoveAll(server.dir)
+	if server.s != nil {
+		server.s.Close()
 	}
 	os.Exit(code)
 }
 
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-// influxd returns the base URL of the shared server, starting it if needed.
-func influxd(t *testing.T) string {
+// influxd returns the shared server, starting it if needed.
+func influxd(t *testing.T) *influxtest.Server {
 	t.Helper()
 	bin := servicetest.Binary(t, "influxd")
-	server.once.Do(func() { server.err = startInfluxd(bin) })
+	server.once.Do(func() { server.s, server.err = influxtest.New(bin) })
 	if server.err != nil {
-		t.Fatalf("influxd: %v\n%s", server.err, server.log.String())
-	}
-	return server.url
-}
-
-func startInfluxd(bin string) error {
-	dir, err := os.MkdirTemp("", "rowflux-influxd-")
-	if err != nil {
-		return err
-	}
-	server.dir = dir
-	httpPort, err := freePort()
-	if err != nil {
-		return err
-	}
-	rpcPort, err := freePort()
-	if err != nil {
-		return err
-	}
-	conf := fmt.Sprintf(`reporting-disabled = true
-bind-address = "127.0.0.1:%d"
-[meta]
-  dir = %q
-[data]
-  dir = %q
-  wal-dir = %q
-  query-log-enabled = false
-[monitor]
-  store-enabled = false
-[http]
-  enabled = true
-  bind-address = "127.0.0.1:%d"
-  auth-enabled = false
-  log-enabled = false
-[continuous_queries]
-  enabled = false
-[retention]
-  enabled = false
-[subscriber]
-  enabled = false
-`, rpcPort, filepath.Join(dir, "meta"), filepath.Join(dir, "data"), filepath.Join(dir, "wal"), httpPort)
-	confPath := filepath.Join(dir, "influxdb.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
-		return err
-	}
-	server.cmd = exec.Command(bin, "-config", confPath)
-	server.cmd.Stdout, server.cmd.Stderr = &server.log, &server.log
-	if err := server.cmd.Start(); err != nil {
-		return err
-	}
-	exited := make(chan struct{})
-	server.exited = exited
-	go func() { server.cmd.Wait(); close(exited) }()
-	server.url = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-exited:
-			return fmt.Errorf("exited during start-up")
-		default:
+		log := ""
+		if server.s != nil {
+			log = server.s.Log()
 		}
-		resp, err := http.Get(server.url + "/ping")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusNoContent {
-				return nil
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
+		t.Fatalf("influxd: %v\n%s", server.err, log)
 	}
-	return fmt.Errorf("GET /ping did not answer 204 within 20s")
-}
-
-// influxQL runs a statement and returns the decoded JSON answer.
-func influxQL(t *testing.T, base, db, q string) map[string]any {
-	t.Helper()
-	v := url.Values{"q": {q}, "epoch": {"ns"}}
-	if db != "" {
-		v.Set("db", db)
-	}
-	resp, err := http.PostForm(base+"/query", v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	dec := json.NewDecoder(resp.Body)
-	dec.UseNumber()
-	var out map[string]any
-	if err := dec.Decode(&out); err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("%s: %d %v", q, resp.StatusCode, err)
-	}
-	return out
-}
-
-// rows returns the first series of a query answer as column→value maps.
-func rows(t *testing.T, ans map[string]any) []map[string]any {
-	t.Helper()
-	res := ans["results"].([]any)[0].(map[string]any)
-	if e, ok := res["error"]; ok {
-		t.Fatalf("query error: %v", e)
-	}
-	series, ok := res["series"].([]any)
-	if !ok {
-		return nil
-	}
-	s := series[0].(map[string]any)
-	cols := s["columns"].([]any)
-	var out []map[string]any
-	for _, v := range s["values"].([]any) {
-		row := map[string]any{}
-		for i, c := range cols {
-			row[c.(string)] = v.([]any)[i]
-		}
-		out = append(out, row)
-	}
-	return out
+	return server.s
 }
 
 func TestRealInfluxDBv1(t *testing.T) {
-	base := influxd(t)
-	influxQL(t, base, "", "CREATE DATABASE rt1")
+	srv := influxd(t)
+	base := srv.URL
+	srv.Exec(t, "CREATE DATABASE rt1")
 	h := newPlugin(t, false, func(p *InfluxDB) { p.URLs, p.Database = []string{base}, "rt1" })
 	if !h.p.gzip {
 		t.Fatal("gzip is not on by default")
@@ -206,7 +76,7 @@ func TestRealInfluxDBv1(t *testing.T) {
 	if err := h.p.Write(context.Background(), batch); err != nil {
 		t.Fatal(err)
 	}
-	got := rows(t, influxQL(t, base, "rt1", "SELECT * FROM m"))
+	got := srv.Rows(t, "rt1", "SELECT * FROM m")
 	want := []map[string]any{
 		{"time": json.Number(fmt.Sprint(t0.UnixNano())), "op": "insert", "shop": `a b,c=d\e`, "i": json.Number("-9007199254740993"), "f": json.Number("12.5"), "s": `say "hi" \ back\slash`, "b": true,
 			// KNOWN LIMITATION of sdk/encoding (line-protocol/v2): a newline in
@@ -220,7 +90,7 @@ func TestRealInfluxDBv1(t *testing.T) {
 		t.Errorf("read back\n%v\nwant\n%v", got, want)
 	}
 	types := map[string]string{}
-	for _, r := range rows(t, influxQL(t, base, "rt1", "SHOW FIELD KEYS FROM m")) {
+	for _, r := range srv.Rows(t, "rt1", "SHOW FIELD KEYS FROM m") {
 		types[r["fieldKey"].(string)] = r["fieldType"].(string)
 	}
 	if fmt.Sprint(types) != "map[b:boolean f:float i:integer nl:string s:string]" {
@@ -234,8 +104,9 @@ func TestRealInfluxDBv1(t *testing.T) {
 // TestRealPartialWrite: a field type conflict is a 400 partial write; the
 // valid lines of the batch are written, nothing is retried.
 func TestRealPartialWrite(t *testing.T) {
-	base := influxd(t)
-	influxQL(t, base, "", "CREATE DATABASE rt2")
+	srv := influxd(t)
+	base := srv.URL
+	srv.Exec(t, "CREATE DATABASE rt2")
 	h := newPlugin(t, false, func(p *InfluxDB) { p.URLs, p.Database = []string{base}, "rt2" })
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	ev := func(v any, tag string, ts time.Time) sdk.Event {
@@ -254,7 +125,7 @@ func TestRealPartialWrite(t *testing.T) {
 	if !strings.Contains(h.logs.String(), "field type conflict") {
 		t.Errorf("conflict not logged:\n%s", h.logs)
 	}
-	got := rows(t, influxQL(t, base, "rt2", "SELECT f, t FROM m"))
+	got := srv.Rows(t, "rt2", "SELECT f, t FROM m")
 	want := fmt.Sprint([]map[string]any{
 		{"time": json.Number(fmt.Sprint(t0.UnixNano())), "f": json.Number("1"), "t": "a"},
 		{"time": json.Number(fmt.Sprint(t0.Add(2 * time.Second).UnixNano())), "f": json.Number("2"), "t": "b"},
@@ -267,7 +138,8 @@ func TestRealPartialWrite(t *testing.T) {
 // TestRealMissingDatabase: a 404 is an error (the database may be created
 // later, so the agent retries).
 func TestRealMissingDatabase(t *testing.T) {
-	base := influxd(t)
+	srv := influxd(t)
+	base := srv.URL
 	h := newPlugin(t, false, func(p *InfluxDB) { p.URLs, p.Database = []string{base}, "nope" })
 	err := h.p.Write(context.Background(), testBatch())
 	if want := "influxdb: " + base + `: 404 Not Found: database not found: "nope"`; err == nil || err.Error() != want {
