@@ -76,7 +76,7 @@ func TestCheckpointOutageIsLoggedOnceAndItsEndToo(t *testing.T) {
 			}
 			return erofs
 		}, 2, 2},
-		{"long outage is recalled", 5 * time.Millisecond, func(int) error { return enospc }, 2, fails},
+		{"long outage is recalled", 20 * time.Millisecond, func(int) error { return enospc }, 2, fails},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -139,7 +139,10 @@ func TestCheckpointOutageIsLoggedOnceAndItsEndToo(t *testing.T) {
 			for i := 1; i < len(errs); i++ {
 				gap := errs[i].Time.Sub(errs[i-1].Time)
 				newCause := attr(errs[i], "error").String() != attr(errs[i-1], "error").String()
-				if !newCause && gap < tc.remind {
+				// The record's time is taken a moment after the coordinator's
+				// decision, so two records can sit a little closer than the
+				// decisions did: allow a tenth.
+				if !newCause && gap < tc.remind*9/10 {
 					t.Errorf("ERROR line %d repeats the same cause %s after the previous one, less than the %s between reminders", i, gap, tc.remind)
 				}
 			}
