@@ -10,7 +10,6 @@
 package influxtest
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -49,7 +48,7 @@ type Server struct {
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan struct{} // closed once cmd has been waited for
-	log    logBuffer
+	log    servicetest.Output
 }
 
 // Start starts a server for t, stopped and removed when t ends.
@@ -361,23 +360,4 @@ func (s *Server) Int(db, q, col string) (int64, error) {
 		return 0, fmt.Errorf("%s: column %q is %v, want a number", q, col, rows[0][col])
 	}
 	return n.Int64()
-}
-
-// logBuffer collects influxd's output; it is written by the process's
-// copying goroutines and read by tests.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

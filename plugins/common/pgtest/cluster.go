@@ -1,7 +1,6 @@
 package pgtest
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -73,7 +72,7 @@ type Cluster struct {
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan struct{} // closed once cmd has been waited for
-	log    logBuffer
+	log    servicetest.Output
 }
 
 // NewCluster initialises and starts a cluster for t; it is stopped
@@ -386,22 +385,4 @@ func (c *Cluster) Log() string { return c.log.String() }
 func (c *Cluster) close() {
 	c.Stop(Immediate)
 	os.RemoveAll(c.dir)
-}
-
-// logBuffer collects the server's output while tests read it.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
