@@ -78,6 +78,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzCompile -fuzztime 30s ./plugins/common/expression/
 	$(GO) test -run '^$$' -fuzz FuzzEval -fuzztime 30s ./plugins/common/expression/
 	$(GO) test -run '^$$' -fuzz FuzzClientFrames -fuzztime 30s ./plugins/outputs/websocket/
+	$(GO) test -run '^$$' -fuzz FuzzParseImage -fuzztime 30s ./plugins/inputs/sqlite/
 
 ## examples: build the example external plugins to bin/plugins/
 examples:
