@@ -13,15 +13,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -79,11 +75,11 @@ func New(bin string) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{Dir: dir, bin: bin, client: &http.Client{Timeout: 30 * time.Second}}
-	httpPort, err := freePort(0)
+	httpPort, err := servicetest.RestartablePort()
 	if err != nil {
 		return s, err
 	}
-	rpcPort, err := freePort(httpPort)
+	rpcPort, err := servicetest.RestartablePort(httpPort)
 	if err != nil {
 		return s, err
 	}
@@ -115,48 +111,6 @@ bind-address = "127.0.0.1:%d"
 	}
 	s.URL = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 	return s, s.Start()
-}
-
-// freePort returns a loopback port nobody listens on, other than not.
-//
-// The port is chosen below the kernel's ephemeral range when possible:
-// while the server is stopped, any process on the machine may be handed a
-// port from that range for its own listener or outgoing connection, and
-// the restart on the same port would then fail.
-func freePort(not int) (int, error) {
-	lo := 32768
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			if v, err := strconv.Atoi(f[0]); err == nil {
-				lo = v
-			}
-		}
-	}
-	const floor = 10000
-	for range 50 {
-		if lo-floor < 1000 {
-			break
-		}
-		p := floor + rand.IntN(lo-floor)
-		if p == not {
-			continue
-		}
-		if ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p)); err == nil {
-			ln.Close()
-			return p, nil
-		}
-	}
-	for {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		p := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		if p != not {
-			return p, nil
-		}
-	}
 }
 
 // Start starts influxd on the server's ports and directory, and waits until

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	mrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -14,7 +13,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -172,7 +170,7 @@ func newCluster(bin string, cred *syscall.Credential) (*Cluster, error) {
 	if out, err := initdb.CombinedOutput(); err != nil {
 		return c, fmt.Errorf("initdb: %v\n%s", err, out)
 	}
-	if c.port, err = freePort(); err != nil {
+	if c.port, err = servicetest.RestartablePort(); err != nil {
 		return c, err
 	}
 	// fsync off: a crash here is a process crash, never the machine's, so
@@ -217,38 +215,6 @@ func (c *Cluster) command(name string, args ...string) *exec.Cmd {
 		Pdeathsig: syscall.SIGQUIT,
 	}
 	return cmd
-}
-
-// freePort returns a loopback port nobody listens on, below the kernel's
-// ephemeral range where it can: while the server is stopped any process
-// may be handed an ephemeral port for an outgoing connection, and the
-// restart on the same port would then fail.
-func freePort() (int, error) {
-	lo := 32768
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			if v, err := strconv.Atoi(f[0]); err == nil {
-				lo = v
-			}
-		}
-	}
-	const floor = 20000
-	for range 50 {
-		if lo-floor < 1000 {
-			break
-		}
-		p := floor + mrand.IntN(lo-floor)
-		if ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p)); err == nil {
-			ln.Close()
-			return p, nil
-		}
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // Port is the server's TCP port on 127.0.0.1; it stays the same across
